@@ -1,0 +1,41 @@
+"""The ``vaani-campaigns`` command line.
+
+Each subcommand lives in its own module and is registered here. ``main`` is the console
+script: it turns every expected problem (``CampaignsError``, our Vaani and storage errors)
+into one clear line and an exit code (0 ok, 1 user error, 2 usage, 3 service/auth problem);
+``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from campaigns.cli.common import handle_errors, init_app, root_options
+from campaigns.cli.db_cmd import db
+from campaigns.cli.sandbox_cmd import sandbox
+
+
+def build_cli() -> click.Group:
+    """Build the command tree (a function, so that tests can call it)."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @root_options
+    @click.pass_context
+    def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
+        """Outbound calling campaigns on the Vaani voice-AI API.
+
+        Import contacts from a CSV, place calls inside each contact's legal calling hours at
+        the pace the API plan allows, collect outcomes and export reports.
+        """
+        init_app(ctx, db_url, debug)
+
+    for command in (sandbox, db):
+        cli.add_command(command)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = build_cli()
+    sys.exit(handle_errors(cli, argv))

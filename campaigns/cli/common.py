@@ -1,0 +1,120 @@
+"""Pieces every subcommand shares: the root options, the context object, error handling."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from campaigns.errors import CampaignsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_SERVICE = 0, 1, 2, 3
+
+
+@dataclass
+class AppContext:
+    """What the root command learned, handed to every subcommand via ``click.Context.obj``."""
+
+    db_url: str | None = None
+    debug: bool = False
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self) -> Engine:
+        """The database engine, created on first use, schema brought up to date."""
+        if self._engine is None:
+            from storage.engine import make_engine
+            from storage.migrate import upgrade
+
+            self._engine = make_engine(self.db_url)
+            upgrade(self._engine)
+        return self._engine
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def root_options(f: F) -> F:
+    """The options of the root command; they fill the ``AppContext``."""
+    f = click.option(
+        "--db",
+        "db_url",
+        envvar="DATABASE_URL",
+        metavar="URL",
+        help="Database URL (sqlite:///file.db or postgresql://...) [env: DATABASE_URL; "
+        "default: ./vaani-campaigns.db].",
+    )(f)
+    return click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(f)
+
+
+def init_app(ctx: click.Context, db_url: str | None, debug: bool) -> None:
+    ctx.obj = AppContext(db_url=db_url, debug=debug)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv
+
+
+def handle_errors(cli: click.Group, argv: list[str] | None) -> int:
+    """Run ``cli`` and map expected failures to exit codes without a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = cli.main(args=args, prog_name="vaani-campaigns", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:
+        return _report(exc, debug=_debug_requested(args))
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+def _report(exc: Exception, *, debug: bool) -> int:
+    from scheduler.errors import AccountError, VaaniError
+
+    if debug:
+        traceback.print_exc()
+    if isinstance(exc, CampaignsError):
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    if isinstance(exc, AccountError | VaaniError):
+        click.echo(f"Error: the Vaani API: {exc}", err=True)
+        return EXIT_SERVICE
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    if isinstance(exc, OperationalError):
+        click.echo(
+            f"Error: the database is unavailable or locked ({exc.orig!s}). "
+            "Check --db / DATABASE_URL and retry.",
+            err=True,
+        )
+        return EXIT_USER
+    if isinstance(exc, SQLAlchemyError):
+        click.echo(f"Error: database error: {type(exc).__name__}: {exc}", err=True)
+        return EXIT_USER
+    if not debug:
+        click.echo(
+            f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+    return EXIT_USER

@@ -1,0 +1,139 @@
+"""What can go wrong when we talk to the Vaani API, as one exception tree.
+
+Library errors (``httpx.*``) are converted where they enter our code (``scheduler.client``);
+nothing above the client ever sees them. The tree::
+
+    VaaniError                      root: every failure of a Vaani request
+    ├── NotSentError                the request certainly never reached the server (DNS,
+    │                               connect error, connect timeout, pool timeout): safe to resend
+    ├── AnswerLostError             the request was (or may have been) sent, the answer never
+    │                               came back (read/write timeout, reset after sending, 5xx on
+    │                               a POST): for trigger-call, the call MAY have been placed
+    ├── ProtocolError               the server answered something we cannot read
+    └── APIStatusError              the server answered with an error status
+        ├── AuthenticationError     401  bad or missing key: stop dispatching everywhere
+        ├── InsufficientBalanceError 402 wallet empty: pause, burn no contact
+        ├── ForbiddenError          403  agent not owned by this key: pause the campaign
+        ├── NotFoundError           404
+        ├── ValidationError         422 (and other 4xx): this request is wrong, not placed
+        ├── RateLimitedError        429  not placed; carries retry_after (seconds)
+        └── ServerError             5xx on a GET (on a POST it is an AnswerLostError)
+
+``AccountError`` groups 401/402/403: the ones that pause dispatch rather than fail a contact.
+No message, repr or attribute of these exceptions ever contains the API key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitInfo:
+    """What a response told us about the rate limit (all optional: servers differ)."""
+
+    limit: int | None = None  # X-RateLimit-Limit
+    remaining: int | None = None  # X-RateLimit-Remaining
+    reset_s: float | None = None  # X-RateLimit-Reset, as seconds from now
+    retry_after_s: float | None = None  # Retry-After, as seconds from now
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.limit is None
+            and self.remaining is None
+            and self.reset_s is None
+            and self.retry_after_s is None
+        )
+
+
+class VaaniError(Exception):
+    """A request to the Vaani API failed."""
+
+    #: HTTP status when the server answered, else None.
+    status_code: int | None = None
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path}: " if self.method else ""
+        return f"{where}{self.message}"
+
+
+class NotSentError(VaaniError):
+    """The request never reached the server; resending it cannot duplicate anything."""
+
+
+class AnswerLostError(VaaniError):
+    """The request may have reached the server but its answer was lost.
+
+    For trigger-call this means the call may have been placed: never resend blindly,
+    reconcile against the call history first.
+    """
+
+
+class ProtocolError(VaaniError):
+    """The server's answer could not be understood (not JSON, missing call_id, ...)."""
+
+
+class APIStatusError(VaaniError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str = "",
+        path: str = "",
+        detail: str | None = None,
+        rate: RateLimitInfo | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+        self.detail = detail
+        self.rate = rate or RateLimitInfo()
+
+
+class AccountError(APIStatusError):
+    """A problem with the account or key (401/402/403): pause dispatch, consume nothing."""
+
+
+class AuthenticationError(AccountError):
+    """401: the API key is missing or invalid."""
+
+
+class InsufficientBalanceError(AccountError):
+    """402: the wallet balance is too low to place calls."""
+
+
+class ForbiddenError(AccountError):
+    """403: the key may not do this (e.g. the agent belongs to another account)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such agent or call."""
+
+
+class ValidationError(APIStatusError):
+    """422 or another 4xx: this request is wrong; the call was certainly not placed."""
+
+
+class RateLimitedError(APIStatusError):
+    """429: too many requests; certainly not placed. ``retry_after`` is in seconds."""
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.rate.retry_after_s
+
+
+class ServerError(APIStatusError):
+    """5xx on a request that is safe to repeat (a GET)."""
+
+
+class AmbiguousServerError(ServerError, AnswerLostError):
+    """5xx on trigger-call: the server may have placed the call before failing."""

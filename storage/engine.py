@@ -1,0 +1,83 @@
+"""Engine and session factories: SQLite by default, PostgreSQL from a URL.
+
+SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction
+(SQLAlchemy's documented pysqlite recipe), so that a claim takes the write lock at its start
+and two processes never both read the same due contacts. PostgreSQL claims use
+``FOR UPDATE SKIP LOCKED`` instead (see ``storage.claims``).
+
+Nothing here runs at import time: callers build the engine they need.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_DB_FILE = "vaani-campaigns.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def default_url() -> str:
+    """``DATABASE_URL`` when set, else a SQLite file in the working directory."""
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URL forms people paste (``postgres://``, ``postgresql://``, a bare file path)
+    and name the driver we ship (psycopg 3)."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Build an engine for ``url`` (default: :func:`default_url`)."""
+    url = normalise_url(url or default_url())
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = kwargs.pop("connect_args", {})
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # let SQLAlchemy, not pysqlite, decide where transactions begin
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,243 @@
+"""The SQLAlchemy 2.0 schema: campaigns, contacts, attempts, the do-not-call list, daemons.
+
+Times are stored as naive UTC (``UTCDateTime`` converts on the way in and out) so that SQLite
+and PostgreSQL compare them the same way. Alembic migrations in ``storage/migrations`` create
+this schema; ``metadata.create_all`` is used only by tests that want a throwaway database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from storage.states import ATTEMPT_LIVE
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT primary keys that still autoincrement on SQLite (where only INTEGER PRIMARY KEY does).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in Python, naive UTC in the database (same on SQLite and PostgreSQL)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why paused/stopped (e.g. 402)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # calling policy (times of day are "HH:MM" in the contact's local time)
+    window_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    window_end: Mapped[str] = mapped_column(String(5), default="20:00")
+    days: Mapped[str] = mapped_column(String(40), default="mon,tue,wed,thu,fri,sat")
+    timezone: Mapped[str | None] = mapped_column(String(64))  # campaign-wide override
+    region: Mapped[str | None] = mapped_column(String(2))  # default region for parsing
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_delay_s: Mapped[int] = mapped_column(Integer, default=7200)
+    # per-outcome delays in seconds, e.g. {"no_answer": 7200, "busy": 900, "failed": 3600}
+    retry_delays: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    redial_voicemail: Mapped[bool] = mapped_column(Boolean, default=True)
+    daily_cap_per_number: Mapped[int | None] = mapped_column(Integer)
+    # trigger-call pass-through: caller id, voice, and any other optional fields
+    outbound_number: Mapped[str | None] = mapped_column(String(32))
+    voice: Mapped[str | None] = mapped_column(String(100))
+    call_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opt_out_entities: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["opt_out", "do_not_call"]
+    )
+    # import bookkeeping: [[original header, metadata key], ...] in file order, the columns
+    # that held the phone and the name, and the counts of the import
+    columns: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    phone_column: Mapped[str | None] = mapped_column(String(200))
+    name_column: Mapped[str | None] = mapped_column(String(200))
+    source_file: Mapped[str | None] = mapped_column(Text)
+    import_stats: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
+        UniqueConstraint("campaign_id", "row_number", name="uq_contacts_campaign_row"),
+        # the dispatcher's scan: due contacts of a campaign
+        Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
+        Index("ix_contacts_phone", "phone_e164"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=False
+    )
+    row_number: Mapped[int] = mapped_column(Integer)  # 1-based data row in the source file
+    phone_e164: Mapped[str | None] = mapped_column(String(20))  # NULL when invalid
+    raw_phone: Mapped[str | None] = mapped_column(Text)  # the cell as written
+    name: Mapped[str | None] = mapped_column(Text)
+    # every column but the phone one: snake_case header -> value exactly as written
+    attributes: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    timezones: Mapped[str | None] = mapped_column(Text)  # IANA zones, comma-separated
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)  # why invalid/suppressed/expired/...
+    outcome: Mapped[str | None] = mapped_column(String(20))  # last known outcome
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+_live = ", ".join(f"'{s.value}'" for s in sorted(ATTEMPT_LIVE))
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+    __table_args__ = (
+        # never two attempts with the same number for a contact: with attempt_no <= cap this
+        # bounds the attempts per contact (invariant 1)
+        UniqueConstraint("contact_id", "attempt_no", name="uq_attempts_contact_no"),
+        # at most one live attempt per contact, enforced by the database itself
+        Index(
+            "uq_attempts_one_live",
+            "contact_id",
+            unique=True,
+            sqlite_where=text(f"state IN ({_live})"),
+            postgresql_where=text(f"state IN ({_live})"),
+        ),
+        Index("ix_attempts_state", "state", "created_at"),
+        Index("ix_attempts_phone_time", "phone_e164", "created_at"),
+        Index("ix_attempts_campaign", "campaign_id", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    attempt_no: Mapped[int] = mapped_column(Integer)  # 1..campaign.max_attempts
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="reserved")
+    daemon_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # reserved at
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)  # never contains the API key
+    call_status: Mapped[str | None] = mapped_column(String(50))  # raw status from the API
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str | None] = mapped_column(Text)
+    entity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the history record as received
+    call_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    details_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Suppression(Base):
+    """A do-not-call entry: global (campaign_id NULL) or for one campaign."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        Index("ix_suppressions_phone", "phone_e164"),
+        Index(
+            "uq_suppressions_global",
+            "phone_e164",
+            unique=True,
+            sqlite_where=text("campaign_id IS NULL"),
+            postgresql_where=text("campaign_id IS NULL"),
+        ),
+        Index(
+            "uq_suppressions_campaign",
+            "phone_e164",
+            "campaign_id",
+            unique=True,
+            sqlite_where=text("campaign_id IS NOT NULL"),
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(200))  # file name, "cli", "opt_out:<call>"
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Daemon(Base):
+    """A running (or dead) scheduler daemon; claims of a daemon that stopped heartbeating are
+    reconciled, never re-dialled blindly."""
+
+    __tablename__ = "daemons"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ServiceState(Base):
+    """Account-wide facts every daemon must respect, e.g. a 401/402 that paused dispatch."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
