@@ -12,8 +12,13 @@ import sys
 
 import click
 
+from campaigns.cli.campaign_cmd import campaign
 from campaigns.cli.common import handle_errors, init_app, root_options
 from campaigns.cli.db_cmd import db
+from campaigns.cli.demo_cmd import demo
+from campaigns.cli.dnc_cmd import dnc
+from campaigns.cli.report_cmd import report
+from campaigns.cli.run_cmd import run
 from campaigns.cli.sandbox_cmd import sandbox
 
 
@@ -31,7 +36,7 @@ def build_cli() -> click.Group:
         """
         init_app(ctx, db_url, debug)
 
-    for command in (sandbox, db):
+    for command in (campaign, dnc, run, report, sandbox, demo, db):
         cli.add_command(command)
     return cli
 
