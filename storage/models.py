@@ -114,8 +114,9 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
         UniqueConstraint("campaign_id", "row_number", name="uq_contacts_campaign_row"),
-        # the dispatcher's scan: due contacts of a campaign
-        Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
+        # the dispatcher's scan: due contacts of a campaign, oldest first, without a sort
+        Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at", "id"),
+        Index("ix_contacts_claims", "claimed_by"),
         Index("ix_contacts_phone", "phone_e164"),
     )
 
