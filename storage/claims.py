@@ -1,0 +1,521 @@
+"""Claiming due contacts and recording what became of each trigger-call.
+
+The dispatcher's whole contract with the database is here, in short transactions:
+
+1. :func:`claim_due` picks due contacts of running campaigns, asks the caller's ``decide``
+   function what to do with each (dial, defer to a later instant, or close it: suppressed,
+   expired, ...), and for each contact to dial writes the attempt row ``reserved`` and moves
+   the contact to ``dialing`` -- all committed BEFORE any request is sent (invariant 2:
+   write ahead).
+2. After the POST, exactly one of :func:`record_accepted`, :func:`record_unknown`,
+   :func:`record_not_placed` or :func:`record_rejected` settles the attempt.
+
+Concurrency: on PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so two
+daemons never pick the same contact, and a transaction-level advisory lock serialises claim
+transactions so the concurrent-call cap holds across daemons. On SQLite every transaction is
+``BEGIN IMMEDIATE`` (see ``storage.engine``), which serialises claims the same way. Every
+update is a compare-and-set on the state it expects, and the partial unique index on attempts
+forbids a second live attempt for a contact whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, select, text, update
+
+from storage.models import Attempt, Campaign, Contact, Suppression
+from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
+
+#: Attempt states that count as a call (possibly) placed, for the rolling per-number cap.
+PLACED_STATES = (AttemptState.ACCEPTED, AttemptState.UNKNOWN, AttemptState.FINISHED)
+
+_CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions on PostgreSQL
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignInfo:
+    """What dispatch needs to know about a running campaign."""
+
+    id: int
+    name: str
+    agent_id: str
+    voice: str | None
+    outbound_number: str | None
+    call_options: dict[str, Any]
+    row: Campaign = field(repr=False, compare=False)  # detached; read-only for policy building
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A due contact, with the facts a dial decision needs."""
+
+    contact_id: int
+    campaign_id: int
+    state: str
+    phone_e164: str
+    name: str | None
+    attributes: dict[str, Any]
+    timezones: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    suppressed: bool
+    recent_calls: tuple[datetime, ...]  # placed calls to this number in the last 24 h, any campaign
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """What to do with a candidate: ``dial``; ``defer`` until an instant; or ``close`` it
+    into a terminal ``state`` with a ``reason``."""
+
+    action: str
+    until: datetime | None = None
+    state: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def dial(cls) -> Decision:
+        return cls(action="dial")
+
+    @classmethod
+    def defer(cls, until: datetime, reason: str | None = None) -> Decision:
+        return cls(action="defer", until=until, reason=reason)
+
+    @classmethod
+    def close(cls, state: ContactState, reason: str) -> Decision:
+        return cls(action="close", state=state.value, reason=reason)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DialJob:
+    """A reserved attempt, committed, ready to be sent."""
+
+    attempt_id: int
+    attempt_no: int
+    contact_id: int
+    campaign: CampaignInfo
+    phone_e164: str
+    name: str
+    metadata: dict[str, Any]
+    reserved_at: datetime
+
+
+@dataclass
+class ClaimResult:
+    jobs: list[DialJob] = field(default_factory=list)
+    deferred: int = 0
+    closed: dict[str, int] = field(default_factory=dict)
+
+
+Decide = Callable[[CampaignInfo, Candidate, datetime], Decision]
+
+
+def running_campaigns(conn: Connection, now: datetime) -> list[CampaignInfo]:
+    table = Campaign.__table__
+    rows = conn.execute(
+        select(table)
+        .where(
+            table.c.status == CampaignStatus.RUNNING.value,
+            (table.c.start_at.is_(None)) | (table.c.start_at <= now),
+        )
+        .order_by(table.c.id)
+    )
+    out = []
+    for r in rows:
+        c = Campaign(**dict(r._mapping))  # transient: a plain value holder, never flushed
+        out.append(
+            CampaignInfo(
+                id=c.id,
+                name=c.name,
+                agent_id=c.agent_id,
+                voice=c.voice,
+                outbound_number=c.outbound_number,
+                call_options=dict(c.call_options or {}),
+                row=c,
+            )
+        )
+    return out
+
+
+def live_attempts(conn: Connection) -> int:
+    """Calls in flight or awaiting an outcome, across all campaigns (the concurrency cap)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(Attempt)
+            .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
+        ).scalar_one()
+    )
+
+
+def _due_rows(conn: Connection, campaign_id: int, now: datetime, limit: int) -> list[Any]:
+    """Due contacts of one campaign: timed ones whose time has come, then never-tried ones."""
+    cols = (
+        Contact.id,
+        Contact.campaign_id,
+        Contact.state,
+        Contact.phone_e164,
+        Contact.name,
+        Contact.attributes.label("attributes"),
+        Contact.timezones,
+        Contact.attempts,
+        Contact.next_attempt_at,
+    )
+    pg = conn.dialect.name == "postgresql"
+    dialable = [ContactState.PENDING.value, ContactState.RETRY_WAIT.value]
+    timed = (
+        select(*cols)
+        .where(
+            Contact.campaign_id == campaign_id,
+            Contact.state.in_(dialable),
+            Contact.next_attempt_at <= now,
+        )
+        .order_by(Contact.next_attempt_at, Contact.id)
+        .limit(limit)
+    )
+    fresh = (
+        select(*cols)
+        .where(
+            Contact.campaign_id == campaign_id,
+            Contact.state == ContactState.PENDING.value,
+            Contact.next_attempt_at.is_(None),
+        )
+        .order_by(Contact.id)
+        .limit(limit)
+    )
+    if pg:
+        timed = timed.with_for_update(skip_locked=True, of=Contact)
+        fresh = fresh.with_for_update(skip_locked=True, of=Contact)
+    rows = list(conn.execute(timed))
+    if len(rows) < limit:
+        rows.extend(conn.execute(fresh.limit(limit - len(rows))))
+    return rows
+
+
+def _suppressed(conn: Connection, campaign_id: int, phones: Sequence[str]) -> set[str]:
+    if not phones:
+        return set()
+    return set(
+        conn.execute(
+            select(Suppression.phone_e164).where(
+                Suppression.phone_e164.in_(phones),
+                (Suppression.campaign_id.is_(None)) | (Suppression.campaign_id == campaign_id),
+            )
+        ).scalars()
+    )
+
+
+def _recent_calls(
+    conn: Connection, phones: Sequence[str], now: datetime
+) -> dict[str, list[datetime]]:
+    out: dict[str, list[datetime]] = {}
+    if not phones:
+        return out
+    rows = conn.execute(
+        select(Attempt.phone_e164, Attempt.created_at).where(
+            Attempt.phone_e164.in_(phones),
+            Attempt.created_at > now - timedelta(hours=24),
+            Attempt.state.in_([s.value for s in PLACED_STATES]),
+        )
+    )
+    for phone, at in rows:
+        out.setdefault(phone, []).append(at)
+    return out
+
+
+def _next_attempt_numbers(conn: Connection, contact_ids: Sequence[int]) -> dict[int, int]:
+    if not contact_ids:
+        return {}
+    rows = conn.execute(
+        select(Attempt.contact_id, func.max(Attempt.attempt_no))
+        .where(Attempt.contact_id.in_(contact_ids))
+        .group_by(Attempt.contact_id)
+    )
+    return {cid: int(n) + 1 for cid, n in rows}
+
+
+def claim_due(
+    engine: Engine,
+    *,
+    daemon_id: str,
+    now: datetime,
+    limit: int,
+    decide: Decide,
+    lease: timedelta = timedelta(minutes=5),
+    max_live: int | None = None,
+) -> ClaimResult:
+    """Claim up to ``limit`` contacts to dial now, in one short transaction.
+
+    ``max_live`` caps the calls in flight or awaiting an outcome across every daemon.
+    Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
+    again before then); closed ones reach their terminal state with the reason.
+    """
+    result = ClaimResult()
+    if limit <= 0:
+        return result
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+        if max_live is not None:
+            limit = min(limit, max_live - live_attempts(conn))
+            if limit <= 0:
+                return result
+        for camp in running_campaigns(conn, now):
+            budget = limit - len(result.jobs)
+            if budget <= 0:
+                break
+            _claim_campaign(conn, camp, now, budget, decide, daemon_id, lease, result)
+    return result
+
+
+def _claim_campaign(
+    conn: Connection,
+    camp: CampaignInfo,
+    now: datetime,
+    budget: int,
+    decide: Decide,
+    daemon_id: str,
+    lease: timedelta,
+    result: ClaimResult,
+) -> None:
+    # scan a little more than the budget: some candidates will be deferred or closed
+    rows = _due_rows(conn, camp.id, now, budget * 2)
+    phones = [r.phone_e164 for r in rows if r.phone_e164]
+    suppressed = _suppressed(conn, camp.id, phones)
+    recent = _recent_calls(conn, phones, now)
+    to_dial: list[Candidate] = []
+    for r in rows:
+        cand = Candidate(
+            contact_id=r.id,
+            campaign_id=r.campaign_id,
+            state=r.state,
+            phone_e164=r.phone_e164,
+            name=r.name,
+            attributes=dict(r.attributes or {}),
+            timezones=r.timezones,
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at,
+            suppressed=r.phone_e164 in suppressed,
+            recent_calls=tuple(sorted(recent.get(r.phone_e164, ()))),
+        )
+        if not cand.phone_e164:
+            decision = Decision.close(ContactState.INVALID, "no valid phone number")
+        else:
+            decision = decide(camp, cand, now)
+        if decision.action == "dial":
+            if len(to_dial) < budget:
+                to_dial.append(cand)
+        elif decision.action == "defer":
+            assert decision.until is not None
+            conn.execute(
+                update(Contact)
+                .where(Contact.id == cand.contact_id, Contact.state == cand.state)
+                .values(next_attempt_at=decision.until, updated_at=now)
+            )
+            result.deferred += 1
+        else:
+            conn.execute(
+                update(Contact)
+                .where(Contact.id == cand.contact_id, Contact.state == cand.state)
+                .values(state=decision.state, reason=decision.reason, updated_at=now)
+            )
+            key = decision.state or "closed"
+            result.closed[key] = result.closed.get(key, 0) + 1
+    numbers = _next_attempt_numbers(conn, [c.contact_id for c in to_dial])
+    for cand in to_dial:
+        moved = conn.execute(
+            update(Contact)
+            .where(Contact.id == cand.contact_id, Contact.state == cand.state)
+            .values(
+                state=ContactState.DIALING.value,
+                attempts=Contact.attempts + 1,
+                claimed_by=daemon_id,
+                claim_expires_at=now + lease,
+                last_attempt_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if moved != 1:  # someone else moved it meanwhile: leave it alone
+            continue
+        attempt_no = numbers.get(cand.contact_id, 1)
+        attempt_id = conn.execute(
+            Attempt.__table__.insert()
+            .values(
+                contact_id=cand.contact_id,
+                campaign_id=cand.campaign_id,
+                attempt_no=attempt_no,
+                phone_e164=cand.phone_e164,
+                state=AttemptState.RESERVED.value,
+                daemon_id=daemon_id,
+                created_at=now,
+                details_fetched=False,
+            )
+            .returning(Attempt.id)
+        ).scalar_one()
+        result.jobs.append(
+            DialJob(
+                attempt_id=attempt_id,
+                attempt_no=attempt_no,
+                contact_id=cand.contact_id,
+                campaign=camp,
+                phone_e164=cand.phone_e164,
+                name=cand.name or "",
+                metadata=cand.attributes,
+                reserved_at=now,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- settle attempts
+
+
+def _settle(
+    conn: Connection,
+    attempt_id: int,
+    attempt_values: dict[str, Any],
+    contact_values: dict[str, Any],
+    *,
+    from_attempt: str = AttemptState.RESERVED.value,
+    from_contact: str = ContactState.DIALING.value,
+) -> bool:
+    contact_id = conn.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.state == from_attempt)
+        .values(**attempt_values)
+        .returning(Attempt.contact_id)
+    ).scalar_one_or_none()
+    if contact_id is None:
+        return False
+    conn.execute(
+        update(Contact)
+        .where(and_(Contact.id == contact_id, Contact.state == from_contact))
+        .values(**contact_values)
+    )
+    return True
+
+
+def record_accepted(
+    engine: Engine,
+    attempt_id: int,
+    *,
+    call_id: str,
+    sent_at: datetime,
+    now: datetime,
+    outcome_deadline: timedelta,
+) -> bool:
+    """The API gave us a call_id: the call is placed and awaits its outcome."""
+    with engine.begin() as conn:
+        return _settle(
+            conn,
+            attempt_id,
+            {
+                "state": AttemptState.ACCEPTED.value,
+                "call_id": call_id,
+                "sent_at": sent_at,
+                "accepted_at": now,
+                "http_status": 200,
+                "outcome_deadline_at": now + outcome_deadline,
+            },
+            {
+                "state": ContactState.AWAITING_OUTCOME.value,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "updated_at": now,
+            },
+        )
+
+
+def record_unknown(
+    engine: Engine,
+    attempt_id: int,
+    *,
+    sent_at: datetime | None,
+    now: datetime,
+    error: str,
+    http_status: int | None = None,
+) -> bool:
+    """The POST may have placed the call but we never got the answer: reconcile later."""
+    with engine.begin() as conn:
+        return _settle(
+            conn,
+            attempt_id,
+            {
+                "state": AttemptState.UNKNOWN.value,
+                "sent_at": sent_at or now,
+                "error": error[:2000],
+                "http_status": http_status,
+            },
+            {
+                "state": ContactState.AWAITING_OUTCOME.value,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "updated_at": now,
+            },
+        )
+
+
+def record_not_placed(
+    engine: Engine,
+    attempt_id: int,
+    *,
+    now: datetime,
+    retry_at: datetime | None,
+    error: str,
+    http_status: int | None = None,
+) -> bool:
+    """The call was certainly not placed (429, never sent, account problem): give the contact
+    back, due at ``retry_at`` (None: as soon as possible), without counting the attempt."""
+    with engine.begin() as conn:
+        return _settle(
+            conn,
+            attempt_id,
+            {
+                "state": AttemptState.REJECTED.value,
+                "error": error[:2000],
+                "http_status": http_status,
+                "finished_at": now,
+            },
+            {
+                "state": ContactState.PENDING.value,
+                "attempts": Contact.attempts - 1,
+                "next_attempt_at": retry_at,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "updated_at": now,
+            },
+        )
+
+
+def record_rejected(
+    engine: Engine,
+    attempt_id: int,
+    *,
+    now: datetime,
+    contact_state: ContactState,
+    reason: str,
+    http_status: int | None,
+) -> bool:
+    """The API refused this very request (e.g. 422 for the number): not placed, and the
+    contact is closed with the reason rather than retried forever."""
+    with engine.begin() as conn:
+        return _settle(
+            conn,
+            attempt_id,
+            {
+                "state": AttemptState.REJECTED.value,
+                "error": reason[:2000],
+                "http_status": http_status,
+                "finished_at": now,
+            },
+            {
+                "state": contact_state.value,
+                "attempts": Contact.attempts - 1,
+                "reason": reason[:2000],
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "updated_at": now,
+            },
+        )

@@ -1,0 +1,185 @@
+"""Claims and attempt settlement on SQLite and PostgreSQL (storage/claims.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from storage import claims
+from storage.claims import CampaignInfo, Candidate, Decision
+from storage.engine import make_engine
+from storage.models import Attempt, Contact, Suppression, utcnow
+from storage.states import ContactState
+from tests.factories import indian_numbers, make_campaign, make_contacts
+
+
+def dial_all(camp: CampaignInfo, cand: Candidate, now):  # type: ignore[no-untyped-def]
+    return Decision.dial()
+
+
+@pytest.fixture
+def engine(db_url: str):  # type: ignore[no-untyped-def]
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def states(engine: Engine) -> Counter[str]:
+    with engine.connect() as conn:
+        return Counter(conn.execute(select(Contact.state)).scalars())
+
+
+def test_claim_writes_attempt_ahead_and_moves_contact(engine: Engine) -> None:
+    cid = make_campaign(engine)
+    make_contacts(engine, cid, indian_numbers(5))
+    now = utcnow()
+    res = claims.claim_due(engine, daemon_id="d1", now=now, limit=3, decide=dial_all)
+    assert len(res.jobs) == 3
+    assert [j.attempt_no for j in res.jobs] == [1, 1, 1]
+    assert states(engine) == Counter({"dialing": 3, "pending": 2})
+    with engine.connect() as conn:
+        rows = conn.execute(select(Attempt.state, Attempt.daemon_id, Attempt.phone_e164)).all()
+    assert sorted(r.state for r in rows) == ["reserved"] * 3
+    assert {r.phone_e164 for r in rows} == {j.phone_e164 for j in res.jobs}
+    # the job carries what trigger-call needs
+    job = res.jobs[0]
+    assert job.campaign.agent_id == "agent-1"
+    assert job.metadata["customer_name"].startswith("Contact")
+
+
+def test_claim_respects_live_cap_and_campaign_status(engine: Engine) -> None:
+    cid = make_campaign(engine)
+    paused = make_campaign(engine, status="paused")
+    make_contacts(engine, cid, indian_numbers(10))
+    make_contacts(engine, paused, indian_numbers(10, start=100))
+    res = claims.claim_due(
+        engine, daemon_id="d1", now=utcnow(), limit=10, decide=dial_all, max_live=4
+    )
+    assert len(res.jobs) == 4
+    assert {j.campaign.id for j in res.jobs} == {cid}
+    # cap reached: nothing more until an attempt settles
+    again = claims.claim_due(
+        engine, daemon_id="d1", now=utcnow(), limit=10, decide=dial_all, max_live=4
+    )
+    assert again.jobs == []
+
+
+def test_defer_and_close_decisions(engine: Engine) -> None:
+    cid = make_campaign(engine)
+    ids = make_contacts(engine, cid, indian_numbers(3))
+    later = utcnow() + timedelta(hours=3)
+
+    def decide(camp, cand, now):  # type: ignore[no-untyped-def]
+        if cand.contact_id == ids[0]:
+            return Decision.defer(later)
+        if cand.contact_id == ids[1]:
+            return Decision.close(ContactState.EXPIRED, "ended")
+        return Decision.dial()
+
+    res = claims.claim_due(engine, daemon_id="d1", now=utcnow(), limit=5, decide=decide)
+    assert [j.contact_id for j in res.jobs] == [ids[2]]
+    assert res.deferred == 1 and res.closed == {"expired": 1}
+    with engine.connect() as conn:
+        c0 = conn.execute(select(Contact).where(Contact.id == ids[0])).one()
+        c1 = conn.execute(select(Contact).where(Contact.id == ids[1])).one()
+    assert c0.state == "pending" and c0.next_attempt_at == later
+    assert c1.state == "expired" and c1.reason == "ended"
+    # a deferred contact is not due before its time
+    res2 = claims.claim_due(engine, daemon_id="d1", now=utcnow(), limit=5, decide=dial_all)
+    assert res2.jobs == []
+
+
+def test_candidate_sees_suppression_and_recent_calls(engine: Engine) -> None:
+    cid = make_campaign(engine)
+    phones = indian_numbers(2)
+    make_contacts(engine, cid, phones)
+    with engine.begin() as conn:
+        conn.execute(Suppression.__table__.insert().values(phone_e164=phones[0], added_at=utcnow()))
+    seen: dict[str, Candidate] = {}
+
+    def decide(camp, cand, now):  # type: ignore[no-untyped-def]
+        seen[cand.phone_e164] = cand
+        return Decision.dial()
+
+    claims.claim_due(engine, daemon_id="d1", now=utcnow(), limit=5, decide=decide)
+    assert seen[phones[0]].suppressed is True
+    assert seen[phones[1]].suppressed is False
+
+
+def test_settlements(engine: Engine) -> None:
+    cid = make_campaign(engine)
+    make_contacts(engine, cid, indian_numbers(4))
+    now = utcnow()
+    jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=4, decide=dial_all).jobs
+    a, u, n, r = jobs
+    assert claims.record_accepted(
+        engine, a.attempt_id, call_id="c-1", sent_at=now, now=now, outcome_deadline=timedelta(minutes=5)
+    )
+    assert claims.record_unknown(engine, u.attempt_id, sent_at=now, now=now, error="read timeout")
+    assert claims.record_not_placed(
+        engine, n.attempt_id, now=now, retry_at=now + timedelta(seconds=30), error="429"
+    )
+    assert claims.record_rejected(
+        engine,
+        r.attempt_id,
+        now=now,
+        contact_state=ContactState.INVALID,
+        reason="bad number",
+        http_status=422,
+    )
+    # settling twice is refused (compare-and-set on the attempt state)
+    assert not claims.record_accepted(
+        engine, a.attempt_id, call_id="c-2", sent_at=now, now=now, outcome_deadline=timedelta(minutes=5)
+    )
+    with engine.connect() as conn:
+        by_id = {c.id: c for c in conn.execute(select(Contact))}
+        att = {x.id: x for x in conn.execute(select(Attempt))}
+    assert by_id[a.contact_id].state == "awaiting_outcome" and att[a.attempt_id].call_id == "c-1"
+    assert by_id[u.contact_id].state == "awaiting_outcome" and att[u.attempt_id].state == "unknown"
+    assert by_id[n.contact_id].state == "pending" and by_id[n.contact_id].attempts == 0
+    assert att[n.attempt_id].state == "rejected"
+    assert by_id[r.contact_id].state == "invalid" and by_id[r.contact_id].reason == "bad number"
+    # the not-placed contact comes back when due, as attempt number 2 (numbers never reused)
+    later = claims.claim_due(
+        engine, daemon_id="d1", now=now + timedelta(seconds=31), limit=4, decide=dial_all
+    ).jobs
+    assert [(j.contact_id, j.attempt_no) for j in later] == [(n.contact_id, 2)]
+
+
+def test_concurrent_claimers_never_share_a_contact(db_url: str) -> None:
+    """Four claimers with their own engines (as separate daemons would have) race over 200
+    contacts: every contact is claimed exactly once."""
+    setup = make_engine(db_url)
+    cid = make_campaign(setup)
+    make_contacts(setup, cid, indian_numbers(200))
+    setup.dispose()
+    claimed: list[int] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        eng = make_engine(db_url)
+        try:
+            while True:
+                res = claims.claim_due(eng, daemon_id=name, now=utcnow(), limit=7, decide=dial_all)
+                if not res.jobs:
+                    return
+                with lock:
+                    claimed.extend(j.contact_id for j in res.jobs)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            eng.dispose()
+
+    threads = [threading.Thread(target=worker, args=(f"d{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert len(claimed) == 200
+    assert len(set(claimed)) == 200
