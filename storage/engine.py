@@ -11,6 +11,8 @@ Nothing here runs at import time: callers build the engine they need.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +70,40 @@ def _sqlite_setup(engine: Engine) -> None:
         # let SQLAlchemy, not pysqlite, decide where transactions begin
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cur)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock at BEGIN so claims serialise; readers opt out with
+        # reading(engine) and, under WAL, neither wait for writers nor block them
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch to WAL. When several processes open a brand-new file at once, this pragma can
+    fail with "database is locked" at once, whatever the busy timeout: retry until it says."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def reading(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions begin DEFERRED, so a
+    long write (a big import) does not make a status query wait."""
+    if is_sqlite(engine):
+        return engine.execution_options(sqlite_begin="DEFERRED")
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

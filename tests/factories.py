@@ -39,12 +39,13 @@ def make_contacts(
     timezones: str | None = "Asia/Kolkata",
     state: str = "pending",
     next_attempt_at: datetime | None = None,
+    first_row: int = 2,
     **extra: Any,
 ) -> list[int]:
     """Insert one pending contact per phone number; return their ids in order."""
     ids = []
     with engine.begin() as conn:
-        for i, phone in enumerate(phones, start=1):
+        for i, phone in enumerate(phones, start=first_row - 1):
             ids.append(
                 int(
                     conn.execute(

@@ -12,20 +12,29 @@ import sys
 
 import click
 
-from campaigns.cli.campaign_cmd import campaign
 from campaigns.cli.common import handle_errors, init_app, root_options
-from campaigns.cli.db_cmd import db
-from campaigns.cli.demo_cmd import demo
-from campaigns.cli.dnc_cmd import dnc
-from campaigns.cli.report_cmd import report
-from campaigns.cli.run_cmd import run
-from campaigns.cli.sandbox_cmd import sandbox
+from campaigns.cli.lazy import LazyGroup
+
+#: subcommand -> "module:attribute", imported only when that subcommand runs
+COMMANDS = {
+    "campaign": "campaigns.cli.campaign_cmd:campaign",
+    "dnc": "campaigns.cli.dnc_cmd:dnc",
+    "run": "campaigns.cli.run_cmd:run",
+    "report": "campaigns.cli.report_cmd:report",
+    "sandbox": "campaigns.cli.sandbox_cmd:sandbox",
+    "demo": "campaigns.cli.demo_cmd:demo",
+    "db": "campaigns.cli.db_cmd:db",
+}
 
 
 def build_cli() -> click.Group:
     """Build the command tree (a function, so that tests can call it)."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group(
+        cls=LazyGroup,
+        lazy=COMMANDS,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
     @root_options
     @click.pass_context
     def cli(ctx: click.Context, db_url: str | None, debug: bool) -> None:
@@ -36,8 +45,6 @@ def build_cli() -> click.Group:
         """
         init_app(ctx, db_url, debug)
 
-    for command in (campaign, dnc, run, report, sandbox, demo, db):
-        cli.add_command(command)
     return cli
 
 

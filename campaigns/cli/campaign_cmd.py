@@ -1,21 +1,31 @@
-"""``vaani-campaigns campaign ...``: create (import a CSV), list, show, pause, resume, stop, cancel.
+"""``vaani-campaigns campaign ...``: create (import a CSV), list, show, start, pause, resume,
+stop, cancel.
 
-Each command lives in its own module; this one only assembles the group.
+Each command lives in its own module, imported only when it runs; this one only assembles
+the group.
 """
 
 from __future__ import annotations
 
 import click
 
-from campaigns.cli.create_cmd import create
-from campaigns.cli.lifecycle_cmd import LIFECYCLE_COMMANDS
-from campaigns.cli.show_cmd import show
+from campaigns.cli.lazy import LazyGroup
+
+_LIFECYCLE = "campaigns.cli.lifecycle_cmd"
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "create": "campaigns.cli.create_cmd:create",
+        "show": "campaigns.cli.show_cmd:show",
+        "list": f"{_LIFECYCLE}:list_",
+        "start": f"{_LIFECYCLE}:start",
+        "pause": f"{_LIFECYCLE}:pause",
+        "resume": f"{_LIFECYCLE}:resume",
+        "stop": f"{_LIFECYCLE}:stop",
+        "cancel": f"{_LIFECYCLE}:cancel",
+    },
+)
 def campaign() -> None:
     """Create and manage campaigns."""
-
-
-for _cmd in (create, show, *LIFECYCLE_COMMANDS):
-    campaign.add_command(_cmd)

@@ -8,12 +8,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy import Engine
 
+from campaigns.config import find_config, load_default_map
 from campaigns.errors import CampaignsError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +48,16 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 def root_options(f: F) -> F:
     """The options of the root command; they fill the ``AppContext``."""
     f = click.option(
+        "--config",
+        "config_path",
+        envvar="VAANI_CONFIG",
+        metavar="FILE",
+        expose_value=False,
+        is_eager=True,
+        help="TOML config file [env: VAANI_CONFIG; default: ./vaani-campaigns.toml if present]. "
+        "Precedence: flags > environment > config file > defaults.",
+    )(f)
+    f = click.option(
         "--db",
         "db_url",
         envvar="DATABASE_URL",
@@ -75,7 +88,13 @@ def handle_errors(cli: click.Group, argv: list[str] | None) -> int:
     """Run ``cli`` and map expected failures to exit codes without a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rv = cli.main(args=args, prog_name="vaani-campaigns", standalone_mode=False)
+        default_map = load_default_map(find_config(args))
+        rv = cli.main(
+            args=args,
+            prog_name="vaani-campaigns",
+            standalone_mode=False,
+            default_map=default_map,
+        )
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
         return 130
@@ -97,6 +116,11 @@ def _report(exc: Exception, *, debug: bool) -> int:
     if isinstance(exc, CampaignsError):
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code
+    from storage.errors import StorageError
+
+    if isinstance(exc, StorageError):
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_USER
     if isinstance(exc, AccountError | VaaniError):
         click.echo(f"Error: the Vaani API: {exc}", err=True)
         return EXIT_SERVICE

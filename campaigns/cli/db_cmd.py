@@ -1,10 +1,18 @@
-"""``vaani-campaigns db upgrade``: bring the database schema up to date."""
+"""``vaani-campaigns db upgrade|current``: the database schema's version.
+
+Every command already brings the schema up to date when it opens the database; ``db upgrade``
+does only that (useful before starting several daemons, or in a deploy step), and ``db
+current`` reports the revision without changing anything.
+"""
 
 from __future__ import annotations
 
 import click
+from sqlalchemy import Engine
 
-from campaigns.cli.common import AppContext, pass_app
+from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.errors import UserError
+from storage.errors import StorageError
 
 
 @click.group()
@@ -12,9 +20,61 @@ def db() -> None:
     """Database maintenance."""
 
 
+def _raw_engine(app: AppContext) -> Engine:
+    """An engine that does NOT migrate on open (``app.engine()`` would)."""
+    from storage.engine import make_engine
+
+    return make_engine(app.db_url)
+
+
 @db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
-def upgrade(app: AppContext) -> None:
+def upgrade(app: AppContext, as_json: bool) -> None:
     """Create the schema or migrate it to the current version."""
-    app.engine()
-    click.echo("database is up to date")
+    from storage.migrate import current_revision, head_revision
+    from storage.migrate import upgrade as run_upgrade
+
+    engine = _raw_engine(app)
+    try:
+        before = current_revision(engine)
+        try:
+            run_upgrade(engine)
+        except StorageError as exc:
+            raise UserError(str(exc)) from exc
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"from": before, "to": after, "head": head_revision()})
+    elif before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from revision {before or 'none (empty)'} to {after}")
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_app
+def current(app: AppContext, as_json: bool) -> None:
+    """Show the database's schema revision and the newest one this program knows."""
+    from storage.migrate import current_revision, head_revision
+
+    engine = _raw_engine(app)
+    try:
+        rev = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if as_json:
+        print_json({"current": rev, "head": head, "up_to_date": rev == head})
+    elif rev is None:
+        click.echo(
+            f"empty database (no schema yet); run `vaani-campaigns db upgrade` to create it at {head}"
+        )
+    elif rev == head:
+        click.echo(f"revision {rev} (head): up to date")
+    else:
+        click.echo(
+            f"revision {rev}; this program's newest is {head}: run `vaani-campaigns db upgrade`"
+        )
