@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 
 from storage.models import Attempt, Campaign, Contact, Suppression
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
@@ -342,7 +342,7 @@ def _claim_campaign(
             continue
         attempt_no = numbers.get(cand.contact_id, 1)
         attempt_id = conn.execute(
-            Attempt.__table__.insert()
+            insert(Attempt)
             .values(
                 contact_id=cand.contact_id,
                 campaign_id=cand.campaign_id,

@@ -116,6 +116,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database URL (for tests that only make sense there)."""
+    url = make_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg(make_url(url).database or "")
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'test.db'}"
     eng = make_engine(url)

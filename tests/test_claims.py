@@ -117,7 +117,12 @@ def test_settlements(engine: Engine) -> None:
     jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=4, decide=dial_all).jobs
     a, u, n, r = jobs
     assert claims.record_accepted(
-        engine, a.attempt_id, call_id="c-1", sent_at=now, now=now, outcome_deadline=timedelta(minutes=5)
+        engine,
+        a.attempt_id,
+        call_id="c-1",
+        sent_at=now,
+        now=now,
+        outcome_deadline=timedelta(minutes=5),
     )
     assert claims.record_unknown(engine, u.attempt_id, sent_at=now, now=now, error="read timeout")
     assert claims.record_not_placed(
@@ -133,7 +138,12 @@ def test_settlements(engine: Engine) -> None:
     )
     # settling twice is refused (compare-and-set on the attempt state)
     assert not claims.record_accepted(
-        engine, a.attempt_id, call_id="c-2", sent_at=now, now=now, outcome_deadline=timedelta(minutes=5)
+        engine,
+        a.attempt_id,
+        call_id="c-2",
+        sent_at=now,
+        now=now,
+        outcome_deadline=timedelta(minutes=5),
     )
     with engine.connect() as conn:
         by_id = {c.id: c for c in conn.execute(select(Contact))}
