@@ -1,0 +1,340 @@
+"""One rate limiter per API key, shared by dispatch and polling, that learns the server's limit.
+
+:class:`RateLimiter` implements the client's :class:`~scheduler.client.RequestGate`:
+``await acquire(kind)`` before every HTTP attempt, ``observe(kind, status, rate)`` after it.
+
+How it paces (all in one place, so concurrent requests never stampede):
+
+* **GCRA** (a token bucket kept as one number, the theoretical arrival time) at
+  :attr:`~RateLimiter.current_rate` with a small burst: a quarter of a second's worth of
+  requests (at least one). Small, because the server's own tolerance is what absorbs network
+  jitter between our clock and its clock; spending it on our bursts invites 429s, while a
+  quarter second still lets a pool of workers start at once.
+* **Priority**: waiters queue in one line, ``"dispatch"`` before ``"poll"``, first come first
+  served within each. Only the head of the line sleeps; the others wait to be woken.
+* **429**: pauses the whole limiter until ``Retry-After`` (capped), or for a jittered
+  exponential backoff when the server gives none, and restarts at the steady pace, not with a
+  burst.
+* **Headers**: ``X-RateLimit-Limit`` is adopted as the rate (the period estimated as the longest
+  ``X-RateLimit-Reset`` seen, at least one second: a reset never exceeds the period);
+  ``X-RateLimit-Remaining`` (less our requests still in flight) paces the next request when it
+  runs out.
+* **Adaptive**: a 429 cuts the rate by :data:`DECREASE_FACTOR`, or, when we were busy, down
+  to the rate the server accepted over the last second if that is lower (but never below a
+  quarter at once), so a rate configured far too high takes a cut or two, not a dozen. One cut
+  per episode: the other requests in flight when it arrived were sent at the old pace and say
+  nothing new. A 429 whose headers show budget left (``X-RateLimit-Remaining`` > 0) is not
+  about our pace and cuts nothing. Each second's worth of successes adds
+  :data:`INCREASE_STEP` (2%). Never above the configured rate (the ceiling), never below
+  :data:`MIN_RATE`. In simulation against a hidden GCRA limit this holds 94-100% of the limit
+  with under 1.5% 429s (tests/test_ratelimit.py); a ``Retry-After`` longer than the pause cap
+  is the client's to refuse (it raises :class:`~scheduler.errors.RateLimitedError`).
+
+The clock, the sleep and the random source are injectable for deterministic tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import random
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from scheduler.errors import RateLimitInfo
+
+#: Multiplicative decrease on a 429 (0.8: the saw-tooth averages ~90% of the real limit).
+DECREASE_FACTOR = 0.8
+#: Increase per second's worth of successes, as a share of the current rate.
+INCREASE_STEP = 0.02
+#: The window over which the accepted rate is measured, seconds.
+MEASURE_S = 1.0
+#: A 429 never cuts the rate below this share of it at once.
+DEEPEST_CUT = 0.25
+#: The rate never drops below this (requests per second).
+MIN_RATE = 0.05
+#: Burst, in seconds' worth of requests at the current rate (and at least one request).
+BURST_S = 0.25
+#: Longest pause a single 429 can impose on the limiter (the client refuses longer waits).
+MAX_PAUSE_S = 120.0
+#: Backoff bounds when a 429 carries no Retry-After.
+BACKOFF_MAX_S = 30.0
+BACKOFF_MIN_S = 0.05
+
+_PRIORITY = {"dispatch": 0}  # everything else ("poll") is 1
+_RATE = re.compile(
+    r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hr|hour)s?\s*", re.IGNORECASE
+)
+_PERIOD = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
+_PERIOD |= {"h": 3600.0, "hr": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """``"10/s"`` -> 10.0, ``"600/min"`` -> 10.0, ``"2.5/s"`` -> 2.5 (requests per second).
+
+    Also ``/sec``, ``/second``, ``/m``, ``/minute``, ``/h``, ``/hour``. Raises ValueError
+    naming the text and the accepted forms otherwise (a bare number is refused: per what?).
+    """
+    m = _RATE.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(
+            f"invalid rate {text!r}: expected requests per second or per minute, "
+            "e.g. '10/s', '2.5/s' or '600/min'"
+        )
+    rate = float(m.group(1)) / _PERIOD[m.group(2).lower()]
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"invalid rate {text!r}: it must be more than zero")
+    return rate
+
+
+class _Waiter:
+    __slots__ = ("cancelled", "event", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.event = asyncio.Event()
+        self.cancelled = False
+
+
+class RateLimiter:
+    """Paces every request of one API key; see the module docstring for how.
+
+    ``rate`` is the configured rate in requests per second (the ceiling); ``burst`` defaults to
+    a quarter second's worth. ``adaptive=False`` keeps the rate fixed (429 pauses and header
+    pacing still apply).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        adaptive: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        max_pause_s: float = MAX_PAUSE_S,
+    ) -> None:
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"rate must be a positive number of requests per second: {rate}")
+        self.ceiling = float(rate)
+        self._rate = float(rate)
+        self._fixed_burst = burst
+        self._adaptive = adaptive
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._max_pause_s = max_pause_s
+        self._tat = -math.inf  # GCRA theoretical arrival time
+        self._paused_until = -math.inf
+        self._not_before = -math.inf  # from X-RateLimit-Remaining running out
+        self._queue: list[tuple[int, int, _Waiter]] = []
+        self._seq = itertools.count()
+        self._inflight = 0
+        # what the server told us
+        self._header_limit: int | None = None
+        self._period_s = 1.0
+        self._cap = self.ceiling  # min(ceiling, header rate)
+        # AIMD bookkeeping
+        self._successes = 0
+        self._recent: deque[tuple[float, bool]] = deque()  # recent answers: (when, accepted)
+        self._first_grant = math.inf
+        self._backoffs = 0  # consecutive 429 episodes without a success between
+        self._calm_after = -math.inf  # no new decrease before this instant
+        self._stats: Counter[str] = Counter()
+        self._waited_s = 0.0
+
+    # -- public state -------------------------------------------------------------------------
+
+    @property
+    def current_rate(self) -> float:
+        """The rate in force now, requests per second (<= the configured ceiling)."""
+        return self._rate
+
+    @property
+    def burst(self) -> float:
+        """How many requests may go back to back after an idle spell."""
+        if self._fixed_burst is not None:
+            return max(1.0, self._fixed_burst)
+        return float(max(1, math.floor(self._rate * BURST_S + 1e-9)))
+
+    @property
+    def paused_until(self) -> float | None:
+        """Clock time until which a 429 paused the limiter, or None when not paused."""
+        return self._paused_until if self._paused_until > self._clock() else None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for logs and benchmarks (all plain numbers)."""
+        return {
+            "rate": round(self._rate, 3),
+            "ceiling": self.ceiling,
+            "header_limit": self._header_limit,
+            "period_s": self._period_s,
+            "granted": self._stats["granted"],
+            "granted_dispatch": self._stats["granted_dispatch"],
+            "granted_poll": self._stats["granted_poll"],
+            "observed": self._stats["observed"],
+            "rate_limited": self._stats["rate_limited"],
+            "pauses": self._stats["pauses"],
+            "decreases": self._stats["decreases"],
+            "increases": self._stats["increases"],
+            "waiting": len(self._queue),
+            "inflight": self._inflight,
+            "waited_s": round(self._waited_s, 3),
+        }
+
+    # -- the gate -----------------------------------------------------------------------------
+
+    async def acquire(self, kind: str) -> None:
+        """Wait until a request of ``kind`` ("dispatch" or "poll") may be sent."""
+        waiter = _Waiter(kind)
+        heapq.heappush(self._queue, (_PRIORITY.get(kind, 1), next(self._seq), waiter))
+        started = self._clock()
+        try:
+            while True:
+                if self._queue[0][2] is not waiter:
+                    waiter.event.clear()
+                    await waiter.event.wait()
+                    continue
+                now = self._clock()
+                ready = self._ready_at(now)
+                if ready <= now:
+                    heapq.heappop(self._queue)
+                    self._grant(now, kind)
+                    self._waited_s += now - started
+                    return
+                await self._sleep(ready - now)
+        except BaseException:
+            waiter.cancelled = True
+            self._drop_cancelled()
+            raise
+        finally:
+            self._wake_head()
+
+    def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:
+        """Learn from one finished attempt: its status (None: no answer) and rate headers."""
+        now = self._clock()
+        self._inflight = max(0, self._inflight - 1)
+        self._stats["observed"] += 1
+        self._learn_headers(now, rate)
+        if status == 429:
+            # a 429 whose headers say budget is left is not about our pace (a quota of some
+            # other kind, an overloaded server): pause as asked, but do not slow down for it
+            self._on_429(now, rate.retry_after_s, slow_down=not (rate.remaining or 0) > 0)
+        elif status is not None and status < 500:
+            self._on_success(now)
+        elif status is not None and rate.retry_after_s is not None:  # 503 asking to wait
+            self._pause(now, rate.retry_after_s)
+        self._wake_head()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ready_at(self, now: float) -> float:
+        interval = 1.0 / self._rate
+        tolerance = (self.burst - 1.0) * interval
+        return max(now, self._paused_until, self._not_before, self._tat - tolerance)
+
+    def _grant(self, now: float, kind: str) -> None:
+        self._first_grant = min(self._first_grant, now)
+        self._tat = max(self._tat, now) + 1.0 / self._rate
+        self._inflight += 1
+        self._stats["granted"] += 1
+        self._stats["granted_dispatch" if kind == "dispatch" else "granted_poll"] += 1
+
+    def _wake_head(self) -> None:
+        self._drop_cancelled()
+        if self._queue:
+            self._queue[0][2].event.set()
+
+    def _drop_cancelled(self) -> None:
+        while self._queue and self._queue[0][2].cancelled:
+            heapq.heappop(self._queue)
+
+    def _set_rate(self, rate: float) -> None:
+        self._rate = min(self._cap, max(MIN_RATE, rate))
+
+    def _pause(self, now: float, seconds: float) -> None:
+        until = now + min(max(seconds, 0.0), self._max_pause_s)
+        if until > self._paused_until:
+            self._paused_until = until
+            self._stats["pauses"] += 1
+        # resume at the steady pace, not with a burst
+        tolerance = (self.burst - 1.0) * (1.0 / self._rate)
+        self._tat = max(self._tat, self._paused_until + tolerance)
+
+    def _on_429(self, now: float, retry_after_s: float | None, *, slow_down: bool) -> None:
+        self._stats["rate_limited"] += 1
+        self._successes = 0
+        self._remember(now, accepted=False)
+        new_episode = now >= self._calm_after
+        if new_episode:
+            self._backoffs += 1
+            if self._adaptive and slow_down:
+                self._set_rate(self._cut(now))
+                self._stats["decreases"] += 1
+        if retry_after_s is not None:
+            pause = retry_after_s
+        else:
+            base = max(BACKOFF_MIN_S, 2.0 / self._rate)
+            pause = min(BACKOFF_MAX_S, base * 2.0 ** (self._backoffs - 1))
+            pause *= 0.5 + 0.5 * self._rng.random()
+        self._pause(now, pause)
+        if new_episode:
+            # requests already in flight were sent at the old pace: their 429s are not news
+            self._calm_after = self._paused_until + max(0.1, 2.0 / self._rate)
+
+    def _cut(self, now: float) -> float:
+        """The rate after a 429: DECREASE_FACTOR lower, or down to what the server accepted
+        over the last second when we were busy and that is lower (a configured rate far too
+        high then takes one or two cuts, not a dozen), but never below DEEPEST_CUT of it."""
+        span = min(MEASURE_S, now - self._first_grant)
+        measured = math.inf
+        if len(self._recent) >= 5 and span > 0:  # busy enough for the count to mean something
+            measured = sum(1 for _, ok in self._recent if ok) / span
+        cut = min(self._rate * DECREASE_FACTOR, measured)
+        return max(cut, self._rate * DEEPEST_CUT)
+
+    def _remember(self, now: float, *, accepted: bool) -> None:
+        self._recent.append((now, accepted))
+        while self._recent[0][0] < now - MEASURE_S:
+            self._recent.popleft()
+
+    def _on_success(self, now: float) -> None:
+        self._backoffs = 0
+        self._remember(now, accepted=True)
+        if not self._adaptive or self._rate >= self._cap:
+            return
+        self._successes += 1
+        if self._successes >= max(5.0, self._rate):  # about a second's worth
+            self._successes = 0
+            self._set_rate(self._rate * (1.0 + INCREASE_STEP))
+            self._stats["increases"] += 1
+
+    def _learn_headers(self, now: float, rate: RateLimitInfo) -> None:
+        if rate.reset_s is not None and rate.reset_s > self._period_s:
+            self._period_s = rate.reset_s
+            self._adopt_limit()
+        if rate.limit is not None and rate.limit > 0 and rate.limit != self._header_limit:
+            self._header_limit = rate.limit
+            self._adopt_limit(jump=True)
+        if rate.remaining is not None:
+            # requests we sent since may not be counted yet: assume they all will be
+            left = rate.remaining - self._inflight
+            if left <= 0:
+                # out of budget: let the server refill one request's worth per request owed
+                # (a server that resets in fixed windows answers the next one with a 429,
+                # whose Retry-After then pauses us until the reset)
+                wait = (1 - left) / self._cap
+                self._not_before = max(self._not_before, now + wait)
+
+    def _adopt_limit(self, *, jump: bool = False) -> None:
+        if self._header_limit is None:
+            return
+        self._cap = min(self.ceiling, max(MIN_RATE, self._header_limit / self._period_s))
+        if jump or self._rate > self._cap:
+            self._rate = self._cap
