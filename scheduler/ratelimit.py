@@ -24,9 +24,11 @@ How it paces (all in one place, so concurrent requests never stampede):
   quarter at once), so a rate configured far too high takes a cut or two, not a dozen. One cut
   per episode: the other requests in flight when it arrived were sent at the old pace and say
   nothing new. A 429 whose headers show budget left (``X-RateLimit-Remaining`` > 0) is not
-  about our pace and cuts nothing. Each second's worth of successes adds
-  :data:`INCREASE_STEP` (2%). Never above the configured rate (the ceiling), never below
-  :data:`MIN_RATE`. In simulation against a hidden GCRA limit this holds 94-100% of the limit
+  about our pace and cuts nothing. Each calm second with successes adds
+  :data:`INCREASE_STEP` (2%) of the rate, or :data:`ADDITIVE_SHARE` of the configured rate when
+  that is more, so a rate cut very low (by 429s that were not about pace) recovers in
+  seconds. Never above the configured rate (the ceiling), never below
+  :data:`FLOOR_SHARE` of it (nor :data:`MIN_RATE`). In simulation against a hidden GCRA limit this holds 94-100% of the limit
   with under 1.5% 429s (tests/test_ratelimit.py); a ``Retry-After`` longer than the pause cap
   is the client's to refuse (it raises :class:`~scheduler.errors.RateLimitedError`).
 
@@ -52,6 +54,12 @@ from scheduler.errors import RateLimitInfo
 DECREASE_FACTOR = 0.8
 #: Increase per second's worth of successes, as a share of the current rate.
 INCREASE_STEP = 0.02
+#: the smallest additive increase, as a share of the configured rate
+ADDITIVE_SHARE = 0.0025
+#: the adaptive rate never drops below this share of the configured rate (429s that are not
+#: about our pace, e.g. a flaky gateway, must not starve the campaign); a server limit lower
+#: still is honoured by the 429 pauses themselves
+FLOOR_SHARE = 0.02
 #: The window over which the accepted rate is measured, seconds.
 MEASURE_S = 1.0
 #: A 429 never cuts the rate below this share of it at once.
@@ -144,6 +152,7 @@ class RateLimiter:
         self._successes = 0
         self._recent: deque[tuple[float, bool]] = deque()  # recent answers: (when, accepted)
         self._first_grant = math.inf
+        self._last_increase = -math.inf
         self._backoffs = 0  # consecutive 429 episodes without a success between
         self._calm_after = -math.inf  # no new decrease before this instant
         self._stats: Counter[str] = Counter()
@@ -256,7 +265,8 @@ class RateLimiter:
             heapq.heappop(self._queue)
 
     def _set_rate(self, rate: float) -> None:
-        self._rate = min(self._cap, max(MIN_RATE, rate))
+        floor = max(MIN_RATE, self.ceiling * FLOOR_SHARE)
+        self._rate = min(self._cap, max(floor, rate))
 
     def _pause(self, now: float, seconds: float) -> None:
         until = now + min(max(seconds, 0.0), self._max_pause_s)
@@ -310,9 +320,13 @@ class RateLimiter:
         if not self._adaptive or self._rate >= self._cap:
             return
         self._successes += 1
-        if self._successes >= max(5.0, self._rate):  # about a second's worth
+        # about once a second of calm: a step proportional to the rate, but at least a small
+        # share of the ceiling, so a rate cut very low climbs back in seconds, not hours
+        if now - self._last_increase >= 1.0 and (self._successes >= 5 or self._rate < 5.0):
             self._successes = 0
-            self._set_rate(self._rate * (1.0 + INCREASE_STEP))
+            self._last_increase = now
+            step = max(self._rate * INCREASE_STEP, self.ceiling * ADDITIVE_SHARE)
+            self._set_rate(self._rate + step)
             self._stats["increases"] += 1
 
     def _learn_headers(self, now: float, rate: RateLimitInfo) -> None:

@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scheduler.errors import RateLimitInfo
-from scheduler.ratelimit import DECREASE_FACTOR, DEEPEST_CUT, RateLimiter, parse_rate
+from scheduler.ratelimit import DECREASE_FACTOR, DEEPEST_CUT, FLOOR_SHARE, RateLimiter, parse_rate
 
 NO_INFO = RateLimitInfo()
 
@@ -520,3 +520,23 @@ def test_on_the_real_clock_and_loop() -> None:
     elapsed = asyncio.run(main())
     assert elapsed >= (90 - 50) / 200 * 0.95
     assert elapsed < 2.0
+
+
+@async_test
+async def test_stray_429s_at_low_demand_never_starve_the_limiter() -> None:
+    """429s that are not about our pace (a flaky gateway, no headers) while we send little
+    must not cut the rate to nothing: it stays above a floor and climbs back when calm."""
+    vt = VirtualTime()
+    lim = limiter(vt, 100.0)
+    for _ in range(30):  # a stray 429 every few requests, at ~5 requests/s of demand
+        for status in (200, 200, 200, 429):
+            await vt.complete(lim.acquire("dispatch"))
+            vt.now += 0.2
+            lim.observe("dispatch", status, NO_INFO)
+    assert lim.current_rate >= 100.0 * FLOOR_SHARE
+    low = lim.current_rate
+    for _ in range(600):  # then a minute of calm at 10 requests/s
+        await vt.complete(lim.acquire("dispatch"))
+        vt.now += 0.1
+        lim.observe("dispatch", 200, NO_INFO)
+    assert lim.current_rate > low + 10

@@ -1,11 +1,181 @@
-"""``vaani-campaigns run``: placeholder, being built."""
+"""``vaani-campaigns run``: the scheduler daemon."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
 import click
+
+from campaigns.cli.common import AppContext, pass_app
+from campaigns.errors import UserError
+
+DEFAULT_BASE_URL = "https://api.vaanivoice.ai"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def api_options(f: F) -> F:
+    """``--api-key`` and ``--base-url``, shared by every command that talks to Vaani."""
+    f = click.option(
+        "--base-url",
+        envvar="VAANI_BASE_URL",
+        default=DEFAULT_BASE_URL,
+        show_default=True,
+        help="Vaani API base URL [env: VAANI_BASE_URL].",
+    )(f)
+    return click.option(
+        "--api-key",
+        envvar="VAANI_API_KEY",
+        metavar="KEY",
+        help="Vaani API key [env: VAANI_API_KEY]. Never printed or stored.",
+    )(f)
+
+
+def _duration(value: str, flag: str) -> timedelta:
+    from campaigns.policy import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
 
 
 @click.command()
-def run() -> None:
-    """Run the scheduler daemon."""
-    raise click.ClickException("not built yet")
+@api_options
+@click.option(
+    "--rate-limit",
+    envvar="VAANI_RATE_LIMIT",
+    default="5/s",
+    show_default=True,
+    help="Requests this API key may send, all endpoints together: N/s or N/min "
+    "[env: VAANI_RATE_LIMIT]. The limiter slows down further when the server answers 429.",
+)
+@click.option(
+    "--max-concurrent",
+    envvar="VAANI_MAX_CONCURRENT",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Cap on live calls (placed, outcome not yet known), all daemons together "
+    "[env: VAANI_MAX_CONCURRENT].",
+)
+@click.option(
+    "--poll-interval",
+    envvar="VAANI_POLL_INTERVAL",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between reads of the call history for outcomes [env: VAANI_POLL_INTERVAL].",
+)
+@click.option(
+    "--outcome-deadline",
+    default="15m",
+    show_default=True,
+    help="A placed call with no outcome after this long is looked up directly, then flagged.",
+)
+@click.option(
+    "--daily-cap",
+    envvar="VAANI_DAILY_CAP",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Most calls to one number in any rolling 24 hours, across campaigns (0: no cap) "
+    "[env: VAANI_DAILY_CAP].",
+)
+@click.option(
+    "--reconcile-grace",
+    default="60s",
+    show_default=True,
+    help="How long after a lost trigger-call answer the call history must show the call "
+    "before the attempt counts as not placed (and the contact may be dialled again).",
+)
+@click.option(
+    "--request-timeout",
+    envvar="VAANI_REQUEST_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for one API answer [env: VAANI_REQUEST_TIMEOUT].",
+)
+@click.option("--until-done", is_flag=True, help="Exit once no campaign has work left.")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a live one-line progress display (default: on a terminal).",
+)
+@pass_app
+def run(
+    app: AppContext,
+    api_key: str | None,
+    base_url: str,
+    rate_limit: str,
+    max_concurrent: int,
+    poll_interval: float,
+    outcome_deadline: str,
+    daily_cap: int,
+    reconcile_grace: str,
+    request_timeout: float,
+    until_done: bool,
+    log_json: bool,
+    progress: bool | None,
+) -> int:
+    """Run the scheduler daemon: dial due contacts, collect outcomes, re-dial no-answers.
+
+    Exit codes: 0 done (or stopped by SIGTERM/SIGINT after draining), 3 when the API refused
+    the key, the balance or the agent (nothing is consumed; fix it and run again).
+    """
+    # a SIGTERM that arrives while the daemon is still starting must stop it cleanly too
+    early_stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: early_stop.set())
+
+    from scheduler.daemon import DaemonSettings, run_daemon
+    from scheduler.logs import setup_logging
+    from scheduler.progress import ProgressLine
+    from scheduler.ratelimit import parse_rate
+
+    if not api_key:
+        raise UserError("no API key: pass --api-key or set VAANI_API_KEY")
+    try:
+        rate = parse_rate(rate_limit)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+    settings = DaemonSettings(
+        rate=rate,
+        max_concurrent=max_concurrent,
+        poll_interval=poll_interval,
+        until_done=until_done,
+        outcome_deadline=_duration(outcome_deadline, "--outcome-deadline"),
+        daily_cap_per_number=daily_cap or None,
+        reconcile_grace=_duration(reconcile_grace, "--reconcile-grace"),
+        request_timeout=request_timeout,
+    )
+    setup_logging(
+        json_lines=log_json,
+        level=logging.DEBUG if app.debug else logging.INFO,
+        secrets=[api_key],
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    engine = app.engine()
+    display = ProgressLine() if show else None
+    try:
+        return asyncio.run(
+            run_daemon(
+                engine,
+                settings,
+                api_key=api_key,
+                base_url=base_url,
+                on_progress=display.update if display else None,
+                stop_requested=early_stop,
+            )
+        )
+    finally:
+        if display is not None:
+            display.close()

@@ -1,0 +1,362 @@
+"""The scheduler daemon (``vaani-campaigns run``).
+
+One asyncio process. APScheduler 3.11's ``AsyncIOScheduler`` (in-memory job store: a job store
+cannot be shared between processes, so each daemon has its own and the database claims
+coordinate daemons) drives three periodic jobs:
+
+* **dispatch** (every ``tick`` seconds): claim due contacts and send their trigger-calls;
+* **poll** (every ``poll_interval`` seconds): read outcomes back from the call history,
+  reconcile lost answers, look up overdue calls;
+* **housekeeping** (every second): heartbeat, reconcile claims of dead daemons, expire contacts
+  of campaigns that ended, complete campaigns with nothing left, and in ``--until-done`` mode
+  notice that no campaign has work left.
+
+All jobs use ``coalesce=True``, ``max_instances=1`` and a misfire grace of about one interval.
+Shutdown on SIGTERM/SIGINT is ours (APScheduler's asyncio executor only cancels): pause the
+scheduler, stop claiming, await in-flight trigger-calls up to a timeout, record those still
+running as ``unknown`` (reconciled by the next start), mark the daemon stopped, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, select
+
+from scheduler import dbexec, housekeeping
+from scheduler.client import VaaniClient
+from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
+from scheduler.errors import AccountError, VaaniError
+from scheduler.poller import OutcomePoller
+from scheduler.ratelimit import RateLimiter
+from scheduler.reconcile import reconcile_stale_claims
+from scheduler.retry import RetryPolicy
+from storage import daemons
+from storage.claims import DialJob
+from storage.models import Daemon as DaemonRow
+from storage.models import utcnow
+
+log = logging.getLogger("vaani.daemon")
+
+EXIT_OK = 0
+EXIT_SERVICE = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonSettings:
+    """Everything ``run`` can be told; validated when built."""
+
+    rate: float = 5.0  # requests per second for this API key, all endpoints together
+    max_concurrent: int = 20  # live calls (in flight or awaiting an outcome)
+    poll_interval: float = 5.0
+    tick: float = 0.25
+    until_done: bool = False
+    outcome_deadline: timedelta = timedelta(minutes=15)
+    reconcile_grace: timedelta = timedelta(seconds=60)
+    daily_cap_per_number: int | None = 3
+    heartbeat_interval: float = 2.0
+    dead_after: timedelta = timedelta(seconds=20)
+    lease: timedelta = timedelta(minutes=5)
+    drain_timeout: float = 20.0
+    history_page_size: int = 100
+    request_timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError("the rate limit must be positive")
+        if self.max_concurrent < 1:
+            raise ValueError("--max-concurrent must be at least 1")
+        if not self.poll_interval > 0:
+            raise ValueError("--poll-interval must be positive")
+
+    @property
+    def max_inflight_posts(self) -> int:
+        # enough claimed-but-unsent work to keep about half a second of requests queued,
+        # bounded well below the HTTP connection pool so requests never queue for a socket
+        return max(4, min(math.ceil(self.rate / 4), 16))
+
+    @property
+    def max_connections(self) -> int:
+        # httpcore scans every pooled connection on each request: keep the pool just big
+        # enough for the trigger-calls in flight plus the poller's details fetches
+        return self.max_inflight_posts + 8
+
+
+class Daemon:
+    """One scheduler daemon. Use :func:`run_daemon` unless you need the pieces."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: VaaniClient,
+        limiter: RateLimiter,
+        settings: DaemonSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_progress: Callable[[housekeeping.Progress], None] | None = None,
+        stop_requested: threading.Event | None = None,
+    ) -> None:
+        self.engine = engine
+        self._stop_requested = stop_requested
+        self.client = client
+        self.limiter = limiter
+        self.settings = settings
+        self.clock = clock
+        self.on_progress = on_progress
+        self.daemon_id = ""
+        self.exit_code = EXIT_OK
+        self.stop_event = asyncio.Event()
+        self.dispatcher: Dispatcher | None = None
+        self.poller = OutcomePoller(
+            engine,
+            client,
+            page_size=settings.history_page_size,
+            outcome_deadline=settings.outcome_deadline,
+            grace=settings.reconcile_grace,
+            clock=clock,
+        )
+        self._last_heartbeat = 0.0
+        self._last_counts = 0.0
+        self._idle_until = 0.0
+        self._fatal: str | None = None
+
+    # ----------------------------------------------------------------- life cycle
+
+    async def run(self) -> int:
+        s = self.settings
+        self.daemon_id = await dbexec.run(daemons.register_daemon, self.engine, now=self.clock())
+        log.info("daemon started", extra={"event": "daemon_started", "daemon_id": self.daemon_id})
+        self.dispatcher = Dispatcher(
+            self.engine,
+            self.client,
+            daemon_id=self.daemon_id,
+            settings=DispatchSettings(
+                max_live_calls=s.max_concurrent,
+                max_inflight_posts=s.max_inflight_posts,
+                lease=s.lease,
+                outcome_deadline=s.outcome_deadline,
+                daily_cap_per_number=s.daily_cap_per_number,
+            ),
+            on_account_error=self._account_error,
+            clock=self.clock,
+        )
+        await self._recover()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._signal, sig)
+        if self._stop_requested is not None and self._stop_requested.is_set():
+            self.stop_event.set()  # signalled while starting
+        sched = AsyncIOScheduler(timezone="UTC")
+        now = datetime.now(sched.timezone)
+        jobs = (
+            (self._dispatch_job, s.tick, "dispatch"),
+            (self._poll_job, s.poll_interval, "poll"),
+            (self._housekeeping_job, 1.0, "housekeeping"),
+        )
+        for fn, every, name in jobs:
+            sched.add_job(
+                fn,
+                "interval",
+                seconds=every,
+                id=name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=max(1, math.ceil(every)),
+                next_run_time=now,
+            )
+        sched.start()
+        try:
+            await self.stop_event.wait()
+        finally:
+            sched.pause()
+            sched.shutdown(wait=False)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self._shutdown()
+        return self.exit_code
+
+    def _signal(self, sig: signal.Signals) -> None:
+        log.info("stopping on %s", sig.name, extra={"event": "signal", "signal": sig.name})
+        self.stop_event.set()
+
+    async def _recover(self) -> None:
+        """Claims left by daemons that died (including an earlier run of this one killed
+        with SIGKILL) become ``unknown`` and are reconciled, never re-dialled blindly."""
+        now = self.clock()
+        dead = await dbexec.run(_dead_daemons, self.engine, now, self.settings.dead_after)
+        dead = [d for d in dead if d != self.daemon_id]  # a slow heartbeat is not death
+        # also catches claims whose lease ran out on a daemon that is alive but stuck
+        n = await dbexec.run(reconcile_stale_claims, self.engine, dead, now)
+        for daemon_id in dead:
+            await dbexec.run(daemons.mark_stopped, self.engine, daemon_id, now=now)
+        if dead or n:
+            log.warning(
+                "claims of dead daemons or expired leases will be reconciled",
+                extra={"event": "recovered", "daemons": len(dead), "attempts": n},
+            )
+
+    async def _shutdown(self) -> None:
+        assert self.dispatcher is not None
+        unsettled = await self.dispatcher.drain(self.settings.drain_timeout)
+        if unsettled:
+            log.warning(
+                "trigger-calls still running at shutdown were recorded unknown",
+                extra={"event": "drain_timeout", "attempts": unsettled},
+            )
+        await dbexec.run(daemons.mark_stopped, self.engine, self.daemon_id, now=self.clock())
+        log.info("daemon stopped", extra={"event": "daemon_stopped", "exit_code": self.exit_code})
+
+    # ----------------------------------------------------------------- jobs
+
+    async def _dispatch_job(self) -> None:
+        assert self.dispatcher is not None
+        if self.stop_event.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._idle_until:
+            return
+        try:
+            claimed = await self.dispatcher.tick()
+        except Exception:
+            log.exception("dispatch tick failed", extra={"event": "dispatch_error"})
+            self._idle_until = loop.time() + 2.0
+            return
+        if claimed == 0 and self.dispatcher.inflight < self.dispatcher.settings.max_inflight_posts:
+            self._idle_until = loop.time() + 1.0  # nothing due: look again in a second
+
+    async def _poll_job(self) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            await self.poller.poll_once()
+        except AccountError as exc:
+            self._account_error(exc, None)
+        except VaaniError as exc:
+            log.warning("poll failed: %s", exc, extra={"event": "poll_error"})
+        except Exception:
+            log.exception("poll failed", extra={"event": "poll_error"})
+
+    async def _housekeeping_job(self) -> None:
+        if self.stop_event.is_set():
+            return
+        s = self.settings
+        now = self.clock()
+        loop = asyncio.get_running_loop()
+        try:
+            if loop.time() - self._last_heartbeat >= s.heartbeat_interval:
+                await dbexec.run(daemons.heartbeat, self.engine, self.daemon_id, now=now)
+                self._last_heartbeat = loop.time()
+                await self._recover()
+            await dbexec.run(housekeeping.close_ended_campaigns, self.engine, now)
+            counts = self.on_progress is not None and loop.time() - self._last_counts >= 2.0
+            progress = await dbexec.run(housekeeping.progress, self.engine, now, with_counts=counts)
+            if counts:
+                self._last_counts = loop.time()
+        except Exception:
+            log.exception("housekeeping failed", extra={"event": "housekeeping_error"})
+            return
+        if self.on_progress is not None and progress.counts:
+            self.on_progress(progress)
+        if self._fatal is not None and s.until_done:
+            log.error(self._fatal, extra={"event": "dispatch_paused"})
+            self.exit_code = EXIT_SERVICE
+            self.stop_event.set()
+        elif s.until_done and not progress.work_left:
+            log.info("no campaign has work left", extra={"event": "until_done"})
+            self.stop_event.set()
+
+    # ----------------------------------------------------------------- account errors
+
+    def _account_error(self, exc: AccountError, job: DialJob | None) -> None:
+        """401/402 pause dispatch everywhere; 403/404 pause the campaign. Nothing is consumed."""
+        assert self.dispatcher is not None
+        if job is None or account_error_scope(exc) == "daemon":
+            msg = (
+                f"dispatch paused: {exc}. Check the API key (VAANI_API_KEY) and the account's "
+                "balance, then restart or resume."
+            )
+            if self.dispatcher.paused_reason is None:
+                log.error(msg, extra={"event": "dispatch_paused", "status": exc.status_code})
+            self.dispatcher.pause(msg)
+            self._fatal = msg
+            self.exit_code = EXIT_SERVICE
+            return
+        reason = f"paused by the API ({exc.status_code}): {exc}"
+        asyncio.get_running_loop().create_task(
+            dbexec.run(housekeeping.pause_campaign, self.engine, job.campaign.id, reason)
+        )
+        log.error(
+            "campaign paused",
+            extra={"event": "campaign_paused", "campaign_id": job.campaign.id, "reason": reason},
+        )
+        self.exit_code = EXIT_SERVICE
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_daemons(engine: Engine, now: datetime, timeout: timedelta) -> list[str]:
+    """Daemons whose heartbeat stopped, plus those on this host whose process is gone (a
+    restart after SIGKILL need not wait for the heartbeat timeout)."""
+    dead = set(daemons.dead_daemons(engine, now, timeout))
+    host, me = socket.gethostname()[:255], os.getpid()
+    with engine.connect() as conn:
+        local = conn.execute(
+            select(DaemonRow.id, DaemonRow.pid).where(
+                DaemonRow.stopped_at.is_(None), DaemonRow.hostname == host, DaemonRow.pid != me
+            )
+        ).all()
+    dead.update(d.id for d in local if not _pid_alive(d.pid))
+    return sorted(dead)
+
+
+async def run_daemon(
+    engine: Engine,
+    settings: DaemonSettings,
+    *,
+    api_key: str,
+    base_url: str,
+    on_progress: Callable[[housekeeping.Progress], None] | None = None,
+    stop_requested: threading.Event | None = None,
+) -> int:
+    """Run a daemon until it is signalled (or, with ``until_done``, until nothing is left)."""
+    limiter = RateLimiter(settings.rate)
+    client = VaaniClient(
+        api_key,
+        base_url,
+        timeout=settings.request_timeout,
+        retry=settings.retry,
+        gate=limiter,
+        max_connections=settings.max_connections,
+    )
+    try:
+        daemon = Daemon(
+            engine,
+            client,
+            limiter,
+            settings,
+            on_progress=on_progress,
+            stop_requested=stop_requested,
+        )
+        return await daemon.run()
+    finally:
+        await client.aclose()
+        dbexec.shutdown()

@@ -1,0 +1,335 @@
+"""Dispatch: turn due contacts into trigger-calls, write-ahead, at the pace the limiter allows.
+
+Each tick claims as many contacts as can be sent soon (``storage.claims.claim_due`` commits a
+``reserved`` attempt for each before anything is sent), then sends each trigger-call as its own
+task; the client's :class:`~scheduler.client.RequestGate` (the rate limiter) paces the actual
+requests. What the API answered settles the attempt:
+
+=====================================  ==========================================================
+call_id                                ``accepted``; the contact awaits its outcome
+answer lost (timeout after send,       ``unknown``; reconciled against the call history before
+reset, 5xx, unreadable 2xx)            the contact can ever be dialled again (invariant 3)
+429 beyond the retry cap, never sent   not placed: the contact goes back to the queue, due later
+401 / 402                              not placed; dispatch pauses everywhere (invariant 6)
+403 / 404 (agent)                      not placed; the campaign pauses with the reason
+422 (the number)                       not placed; the contact is closed ``invalid`` with reason
+=====================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from campaigns.policy import CallingPolicy
+from scheduler import dbexec
+from scheduler.client import VaaniClient
+from scheduler.errors import (
+    AccountError,
+    AnswerLostError,
+    APIStatusError,
+    AuthenticationError,
+    ForbiddenError,
+    InsufficientBalanceError,
+    NotFoundError,
+    NotSentError,
+    RateLimitedError,
+    VaaniError,
+    ValidationError,
+)
+from storage import claims
+from storage.claims import CampaignInfo, Candidate, Decision, DialJob
+from storage.models import utcnow
+from storage.states import ContactState
+
+log = logging.getLogger("vaani.dispatch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchSettings:
+    """How hard dispatch pushes; validated when built."""
+
+    max_live_calls: int = 20  # calls in flight or awaiting an outcome, all daemons together
+    max_inflight_posts: int = 8  # trigger-calls this daemon has claimed but not yet settled
+    lease: timedelta = timedelta(minutes=5)
+    outcome_deadline: timedelta = timedelta(minutes=15)
+    daily_cap_per_number: int | None = 3  # rolling 24 h, across campaigns; None = no cap
+    not_sent_backoff: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        if self.max_live_calls < 1:
+            raise ValueError("max_live_calls must be at least 1")
+        if self.max_inflight_posts < 1:
+            raise ValueError("max_inflight_posts must be at least 1")
+        if self.daily_cap_per_number is not None and self.daily_cap_per_number < 1:
+            raise ValueError("the per-number daily cap must be at least 1 (or None for no cap)")
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    accepted: int = 0
+    unknown: int = 0
+    not_placed: int = 0
+    rejected: int = 0
+    deferred: int = 0
+    closed: dict[str, int] = field(default_factory=dict)
+
+
+class Decider:
+    """The dial decision for one candidate, from the campaign's calling policy.
+
+    Kept apart from the dispatcher so it can be tested without any I/O.
+    """
+
+    def __init__(self, daily_cap: int | None) -> None:
+        self._daily_cap = daily_cap
+        self._policies: dict[tuple[int, Any], CallingPolicy] = {}
+
+    def policy(self, camp: CampaignInfo) -> CallingPolicy:
+        key = (camp.id, camp.row.updated_at)
+        pol = self._policies.get(key)
+        if pol is None:
+            pol = CallingPolicy.from_campaign(camp.row)
+            self._policies = {k: v for k, v in self._policies.items() if k[0] != camp.id}
+            self._policies[key] = pol
+        return pol
+
+    def __call__(self, camp: CampaignInfo, cand: Candidate, now: datetime) -> Decision:
+        pol = self.policy(camp)
+        if cand.suppressed:
+            return Decision.close(ContactState.SUPPRESSED, "on the do-not-call list")
+        if cand.attempts >= pol.max_attempts:
+            return Decision.close(ContactState.EXHAUSTED, "attempt cap reached")
+        if pol.end_at is not None and now >= pol.end_at:
+            return Decision.close(ContactState.EXPIRED, "the campaign ended before this call")
+        zones = pol.zones_for(cand.timezones)
+        if not zones:
+            return Decision.close(
+                ContactState.INVALID,
+                "time zone unknown for this number: set the campaign's --timezone "
+                "or a timezone column",
+            )
+        if not pol.is_open(zones, now):
+            opening = pol.next_opening(zones, now)
+            if opening is None:
+                return Decision.close(
+                    ContactState.EXPIRED, "no calling window left before the campaign's end"
+                )
+            return Decision.defer(opening)
+        caps = [c for c in (self._daily_cap, pol.daily_cap_per_number) if c]
+        cap = min(caps) if caps else None
+        if cap is not None and len(cand.recent_calls) >= cap:
+            # due again when the oldest of the last `cap` calls leaves the 24-hour window
+            return Decision.defer(cand.recent_calls[-cap] + timedelta(hours=24, seconds=1))
+        return Decision.dial()
+
+
+class Dispatcher:
+    """Claims due contacts and sends their trigger-calls; one per daemon."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: VaaniClient,
+        *,
+        daemon_id: str,
+        settings: DispatchSettings,
+        on_account_error: Callable[[AccountError, DialJob], None],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._daemon_id = daemon_id
+        self.settings = settings
+        self._on_account_error = on_account_error
+        self._clock = clock
+        self._decide = Decider(settings.daily_cap_per_number)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.stats = DispatchStats()
+        self.paused_reason: str | None = None
+        self._paused_campaigns: set[int] = set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def pause(self, reason: str) -> None:
+        self.paused_reason = reason
+
+    async def tick(self) -> int:
+        """Claim what can be sent now and start sending it; returns how many were claimed."""
+        if self.paused_reason is not None:
+            return 0
+        budget = self.settings.max_inflight_posts - len(self._inflight)
+        if budget <= 0:
+            return 0
+        now = self._clock()
+        res = await dbexec.run(
+            claims.claim_due,
+            self._engine,
+            daemon_id=self._daemon_id,
+            now=now,
+            limit=budget,
+            decide=self._decide,
+            lease=self.settings.lease,
+            max_live=self.settings.max_live_calls,
+        )
+        self.stats.claimed += len(res.jobs)
+        self.stats.deferred += res.deferred
+        for k, v in res.closed.items():
+            self.stats.closed[k] = self.stats.closed.get(k, 0) + v
+        for job in res.jobs:
+            task = asyncio.create_task(self._dial(job), name=f"dial-{job.attempt_id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(res.jobs)
+
+    async def drain(self, timeout: float) -> int:
+        """Wait for in-flight trigger-calls; those still running after ``timeout`` are
+        cancelled and recorded ``unknown`` (they may have been sent). Returns that count."""
+        if not self._inflight:
+            return 0
+        _done, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
+
+    async def _dial(self, job: DialJob) -> None:
+        camp = job.campaign
+        sent_at = self._clock()
+        try:
+            result = await self._client.trigger_call(
+                agent_id=camp.agent_id,
+                contact_number=job.phone_e164,
+                name=job.name,
+                metadata=job.metadata,
+                voice=camp.voice,
+                outbound_number=camp.outbound_number,
+                extra=camp.call_options or None,
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(self._settle_unknown(job, sent_at, "cancelled at shutdown", None))
+            raise
+        except VaaniError as exc:
+            await self._settle_error(job, sent_at, exc)
+            return
+        except Exception as exc:  # a bug must not leave the attempt reserved: reconcile it
+            log.exception("unexpected error sending attempt %s", job.attempt_id)
+            await self._settle_unknown(job, sent_at, f"unexpected {type(exc).__name__}", None)
+            return
+        now = self._clock()
+        settled = await dbexec.run(
+            claims.record_accepted,
+            self._engine,
+            job.attempt_id,
+            call_id=result.call_id,
+            sent_at=sent_at,
+            now=now,
+            outcome_deadline=self.settings.outcome_deadline,
+        )
+        self.stats.accepted += 1
+        if not settled:  # our claim was judged stale meanwhile: the poller links the call
+            log.warning(
+                "call placed after its claim was reconciled",
+                extra={"event": "late_accept", "call_id": result.call_id},
+            )
+            return
+        log.info(
+            "call placed",
+            extra={
+                "event": "call_placed",
+                "campaign_id": camp.id,
+                "contact_id": job.contact_id,
+                "attempt": job.attempt_no,
+                "call_id": result.call_id,
+            },
+        )
+
+    async def _settle_unknown(
+        self, job: DialJob, sent_at: datetime, error: str, status: int | None
+    ) -> None:
+        await dbexec.run(
+            claims.record_unknown,
+            self._engine,
+            job.attempt_id,
+            sent_at=sent_at,
+            now=self._clock(),
+            error=error,
+            http_status=status,
+        )
+        self.stats.unknown += 1
+        log.warning(
+            "answer lost; will reconcile against the call history",
+            extra={"event": "answer_lost", "contact_id": job.contact_id, "error": error},
+        )
+
+    async def _not_placed(self, job: DialJob, exc: VaaniError, retry_in: timedelta | None) -> None:
+        now = self._clock()
+        await dbexec.run(
+            claims.record_not_placed,
+            self._engine,
+            job.attempt_id,
+            now=now,
+            retry_at=(now + retry_in) if retry_in else None,
+            error=str(exc),
+            http_status=exc.status_code,
+        )
+        self.stats.not_placed += 1
+
+    async def _settle_error(self, job: DialJob, sent_at: datetime, exc: VaaniError) -> None:
+        status = exc.status_code
+        if isinstance(exc, AnswerLostError):  # includes 5xx on the POST
+            await self._settle_unknown(job, sent_at, str(exc), status)
+        elif isinstance(exc, RateLimitedError):
+            wait = exc.retry_after or self.settings.not_sent_backoff.total_seconds()
+            await self._not_placed(job, exc, timedelta(seconds=wait))
+        elif isinstance(exc, NotSentError):
+            await self._not_placed(job, exc, self.settings.not_sent_backoff)
+        elif isinstance(exc, AccountError):
+            await self._not_placed(job, exc, None)
+            self._on_account_error(exc, job)
+        elif isinstance(exc, NotFoundError):
+            # trigger-call 404: the agent does not exist; every contact would fail the same way
+            await self._not_placed(job, exc, None)
+            self._on_account_error(
+                ForbiddenError(
+                    f"agent {job.campaign.agent_id!r} not found (404)",
+                    status_code=404,
+                    method=exc.method,
+                    path=exc.path,
+                    detail=getattr(exc, "detail", None),
+                ),
+                job,
+            )
+        elif isinstance(exc, ValidationError | APIStatusError):
+            reason = f"rejected by the API ({status}): {getattr(exc, 'detail', None) or exc}"
+            await dbexec.run(
+                claims.record_rejected,
+                self._engine,
+                job.attempt_id,
+                now=self._clock(),
+                contact_state=ContactState.INVALID,
+                reason=reason,
+                http_status=status,
+            )
+            self.stats.rejected += 1
+            log.warning("call rejected", extra={"event": "call_rejected", "reason": reason})
+        else:  # ProtocolError and anything else: the call may exist
+            await self._settle_unknown(job, sent_at, str(exc), status)
+
+
+def account_error_scope(exc: AccountError) -> str:
+    """``"daemon"`` for errors that stop every campaign (401, 402), ``"campaign"`` for the
+    ones tied to one campaign's agent (403, 404)."""
+    if isinstance(exc, AuthenticationError | InsufficientBalanceError):
+        return "daemon"
+    return "campaign"

@@ -1,0 +1,120 @@
+"""The daemon's periodic bookkeeping: ended campaigns, completion, progress, pauses.
+
+Every query here is an index seek (``EXISTS``-style, ``LIMIT 1``) rather than a count over
+the contacts, so that it stays cheap every second with a million contacts in a campaign.
+Counting per state is done only for the live progress display, and only when one is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from storage.engine import reading
+from storage.models import Attempt, Campaign, Contact
+from storage.states import (
+    ATTEMPT_LIVE,
+    CampaignStatus,
+    ContactState,
+)
+
+#: Contact states that still need the daemon (to dial, to settle, or to read an outcome).
+OPEN_STATES = (
+    ContactState.PENDING,
+    ContactState.RETRY_WAIT,
+    ContactState.DIALING,
+    ContactState.AWAITING_OUTCOME,
+)
+WAITING_STATES = (ContactState.PENDING, ContactState.RETRY_WAIT)
+
+
+@dataclass
+class Progress:
+    work_left: bool
+    live_attempts: int = 0
+    counts: dict[int, dict[str, int]] = field(default_factory=dict)  # campaign -> state -> n
+
+
+def _has_contacts(conn: Connection, campaign_id: int, states: tuple[ContactState, ...]) -> bool:
+    for state in states:
+        found = conn.execute(
+            select(Contact.id)
+            .where(Contact.campaign_id == campaign_id, Contact.state == state.value)
+            .limit(1)
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
+def _live_attempts(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(Attempt)
+            .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
+        ).scalar_one()
+    )
+
+
+def close_ended_campaigns(engine: Engine, now: datetime) -> None:
+    """Expire waiting contacts of campaigns past their end, and complete campaigns that have
+    nothing open any more (in-flight calls of an ended campaign still finish first)."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(Campaign.id, Campaign.end_at).where(
+                Campaign.status == CampaignStatus.RUNNING.value
+            )
+        ).all()
+        for cid, end_at in rows:
+            if end_at is not None and end_at <= now:
+                conn.execute(
+                    update(Contact)
+                    .where(
+                        Contact.campaign_id == cid,
+                        Contact.state.in_([s.value for s in WAITING_STATES]),
+                    )
+                    .values(
+                        state=ContactState.EXPIRED.value,
+                        reason="the campaign ended before this contact could be reached",
+                        updated_at=now,
+                    )
+                )
+            if not _has_contacts(conn, cid, OPEN_STATES):
+                conn.execute(
+                    update(Campaign)
+                    .where(Campaign.id == cid, Campaign.status == CampaignStatus.RUNNING.value)
+                    .values(status=CampaignStatus.COMPLETED.value, updated_at=now)
+                )
+
+
+def progress(engine: Engine, now: datetime, *, with_counts: bool = False) -> Progress:
+    """Is there work left for a daemon? (and, for the display, counts per state)."""
+    with reading(engine).connect() as conn:
+        running = conn.execute(
+            select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING.value)
+        ).scalars()
+        live = _live_attempts(conn)
+        work = live > 0 or any(_has_contacts(conn, cid, OPEN_STATES) for cid in running)
+        prog = Progress(work_left=work, live_attempts=live)
+        if with_counts:
+            for cid, state, n in conn.execute(
+                select(Contact.campaign_id, Contact.state, func.count())
+                .join(Campaign, Campaign.id == Contact.campaign_id)
+                .where(Campaign.status == CampaignStatus.RUNNING.value)
+                .group_by(Contact.campaign_id, Contact.state)
+            ):
+                prog.counts.setdefault(cid, {})[state] = int(n)
+        return prog
+
+
+def pause_campaign(engine: Engine, campaign_id: int, reason: str) -> None:
+    """Pause a running campaign with a reason people will see in ``campaign show``."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING.value)
+            .values(status=CampaignStatus.PAUSED.value, status_reason=reason[:2000])
+        )
