@@ -39,6 +39,9 @@ class AppContext:
 
             self._engine = make_engine(self.db_url)
             upgrade(self._engine)
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:  # release pooled connections when the command ends
+                ctx.find_root().call_on_close(self._engine.dispose)
         return self._engine
 
 

@@ -1,11 +1,133 @@
-"""``vaani-campaigns report``: placeholder, being built."""
+"""``vaani-campaigns report ID --out FILE.csv``: the outcome report (see ``campaigns.report``)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from datetime import UTC, datetime
+
 import click
+
+from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.errors import UserError
+from campaigns.report import ReportOptions, export_report
+
+
+def _split(values: tuple[str, ...]) -> frozenset[str]:
+    """Repeatable options that also accept comma-separated lists."""
+    return frozenset(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 date or time; without an offset it is taken as UTC."""
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(
+            f"--since {value!r} is not an ISO 8601 date or time "
+            "(e.g. 2026-11-23, 2026-11-23T14:00, 2026-11-23T14:00:00+05:30)"
+        ) from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 @click.command()
-def report() -> None:
-    """Export a campaign's outcome report as CSV."""
-    raise click.ClickException("not built yet")
+@click.argument("campaign_id", type=int)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    metavar="FILE.csv",
+    help="Where to write the CSV; '-' writes to standard output. A file is written whole or "
+    "not at all.",
+)
+@click.option(
+    "--attempts",
+    is_flag=True,
+    help="One row per call attempt instead of one row per contact.",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    metavar="STATE",
+    help="Only rows in this state (repeatable or comma-separated): contact states "
+    "(done, exhausted, invalid, ...), or attempt states with --attempts.",
+)
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    metavar="OUTCOME",
+    help="Only rows with this outcome (repeatable or comma-separated): answered, no_answer, "
+    "busy, failed, voicemail, no_outcome.",
+)
+@click.option(
+    "--columns",
+    metavar="A,B,C",
+    help="Write only these columns, in this order (names as in the full report's header).",
+)
+@click.option(
+    "--since",
+    metavar="ISO",
+    help="Only contacts updated or attempted at or after this time (attempts made, accepted "
+    "or finished since, with --attempts). Times without an offset are UTC.",
+)
+@click.option(
+    "--no-bom",
+    is_flag=True,
+    help="Plain UTF-8. By default the file starts with a UTF-8 byte order mark so that Excel "
+    "reads accents and scripts correctly.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"path", "rows"} when done (to stderr when the CSV goes to stdout).',
+)
+@pass_app
+def report(
+    app: AppContext,
+    campaign_id: int,
+    out: str,
+    attempts: bool,
+    states: tuple[str, ...],
+    outcomes: tuple[str, ...],
+    columns: str | None,
+    since: str | None,
+    no_bom: bool,
+    as_json: bool,
+) -> None:
+    """Export a campaign's outcome report as a spreadsheet-safe CSV.
+
+    One row per contact in import order: the original columns under their original headers,
+    then phone_e164, state, outcome, reason, attempts, last_call_id, last_call_at (UTC),
+    duration_s, summary, and an entity.<key> column per value the agent extracted (nested
+    values as JSON). Contacts never called (invalid, suppressed, expired, cancelled) are
+    included with their reason. Cells that a spreadsheet would run as a formula are prefixed
+    with a single quote; phone numbers and plain numbers are left intact.
+    """
+    options = ReportOptions(
+        attempts=attempts,
+        states=_split(states),
+        outcomes=_split(outcomes),
+        columns=tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else None,
+        since=parse_since(since) if since else None,
+        bom=not no_bom,
+    )
+    try:
+        result = export_report(app.engine(), campaign_id, out, options)
+    except BrokenPipeError:
+        # the reader of stdout went away (`| head`): stop quietly, like a SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.exceptions.Exit(141) from None
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    if as_json:
+        data = {"path": result.path, "rows": result.rows}
+        if result.path == "-":
+            click.echo(json.dumps(data), err=True)
+        else:
+            print_json(data)
+    elif result.path != "-":
+        click.echo(f"Wrote {result.rows} rows to {result.path}", err=True)

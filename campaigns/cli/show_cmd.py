@@ -3,10 +3,85 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.errors import UserError
+from campaigns.stats import CampaignStats, campaign_stats
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def render(stats: CampaignStats, console: Console) -> None:
+    """The human form of :class:`CampaignStats`."""
+    status = stats.status + (f" ({stats.status_reason})" if stats.status_reason else "")
+    console.print(f"[bold]Campaign {stats.id}: {stats.name}[/bold]  status: {status}")
+    console.print(f"agent {stats.agent_id} · {stats.finished}/{stats.total} contacts finished")
+    states = Table("state", "contacts", title="Contacts by state", title_justify="left")
+    for s, n in stats.counts.items():
+        states.add_row(s, str(n), style=None if n else "dim")
+    outcomes = Table("outcome", "contacts", "calls", title="Outcomes", title_justify="left")
+    for o, n in stats.outcomes.items():
+        calls = stats.call_outcomes.get(o)
+        outcomes.add_row(
+            o, str(n), "" if calls is None else str(calls), style=None if n or calls else "dim"
+        )
+    console.print(states)
+    console.print(outcomes)
+    hist = " ".join(f"{k}:{v}" for k, v in stats.attempts_histogram.items())
+    mean = "-" if stats.attempts_mean is None else f"{stats.attempts_mean:.2f}"
+    console.print(
+        f"pickup rate {_pct(stats.pickup_rate)} ({stats.answered_calls}/{stats.placed_calls} "
+        f"placed calls, voicemail excluded) · avg answered call "
+        f"{_duration(stats.avg_answered_duration_s)}"
+    )
+    console.print(f"attempts per called contact: mean {mean} · histogram {hist or '-'}")
+    eta = "-" if stats.eta_s is None else _duration(stats.eta_s)
+    console.print(
+        f"placed in the last 10 min: {stats.placed_last_10min} · waiting: {stats.waiting} · "
+        f"time to finish at this rate: {eta}"
+    )
+    st = stats.settings
+    console.print(
+        f"window {st['window']} on {st['days']} (contact's local time"
+        + (f", zone override {st['timezone']}" if st["timezone"] else "")
+        + f") · max {st['max_attempts']} attempts · retry after {_duration(st['retry_delay_s'])}"
+        + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
+        + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
+    )
 
 
 @click.command()
 @click.argument("campaign_id", type=int)
-def show(campaign_id: int) -> None:
-    """Show a campaign: counts per state and outcome, pickup rate, progress."""
-    raise click.ClickException("not built yet")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
+    """Show a campaign: counts per state and outcome, pickup rate, progress, settings.
+
+    Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
+    both. Attempts per contact count contacts called at least once. The time to finish is the
+    time to dial the contacts still waiting (pending, retry_wait, dialing) at the rate of calls
+    placed in the last 10 minutes; unknown when nothing was placed in that time.
+    """
+    try:
+        stats = campaign_stats(app.engine(), campaign_id)
+    except LookupError:
+        raise UserError(
+            f"no campaign with id {campaign_id} (see `vaani-campaigns campaign list`)"
+        ) from None
+    if as_json:
+        print_json(stats.to_dict())
+    else:
+        render(stats, Console())

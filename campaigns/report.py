@@ -1,0 +1,397 @@
+"""The outcome report: what happened to each contact (or each call), as a spreadsheet-safe CSV.
+
+One row per contact in import order: the original columns under their original headers (the
+phone column shows the cell as written), then ``phone_e164, state, outcome, reason, attempts,
+last_call_id, last_call_at, duration_s, summary`` and one ``entity.<key>`` column for every key
+the agent extracted on any call of the campaign. With ``attempts=True``, one row per attempt
+instead. Contacts that were never called (invalid, suppressed, expired, cancelled) are present
+with their reason.
+
+Streaming: rows are read in pages by keyset (``row_number > last seen``) on the
+``(campaign_id, row_number)`` unique index, each page in its own short transaction, and
+written with the ``csv`` module as they come, so memory stays flat whatever the campaign's
+size, and an export never holds a SQLite write lock (every transaction there is ``BEGIN
+IMMEDIATE``) for longer than one page. Pages are consistent on their own; a contact the daemon
+updates during an export shows whichever state it had when its page was read.
+
+Formatting rows is CPU-bound Python, so a large campaign (``PARALLEL_MIN_CONTACTS``) is cut
+into equal spans of row numbers, each written to a part file by its own forked process, and
+the parts are appended in order: two cores, about twice the rate, the same bytes.
+
+The entity columns: the set of keys is found before the first row is written, by a
+``SELECT DISTINCT`` over the JSON keys inside the database (``json_each`` on SQLite,
+``json_object_keys`` on PostgreSQL; a Python pass elsewhere), over all attempts of the campaign
+whatever the filters, so that every export of a campaign has the same columns. Keys are sorted.
+
+Every cell that holds outside data (the original columns and headers, the phone, reason, call
+id, call status, summary, errors and entities) goes through :func:`campaigns.csvsafe.safe_cell`;
+the cells this module makes itself (states, outcomes, counts, durations, ISO 8601 UTC times
+such as ``2026-11-23T19:54:24Z``) cannot start with a formula character.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, Engine, func, select, text
+
+from campaigns.csvsafe import safe_row
+from campaigns.errors import UserError
+from campaigns.report_pages import (
+    Span,
+    attempt_cells,
+    attempt_pages,
+    contact_cells,
+    contact_pages,
+)
+from storage.engine import make_engine, reading
+from storage.models import Attempt, Campaign, Contact
+from storage.states import AttemptState, ContactState, Outcome
+
+#: The columns that follow the original ones in the contact report.
+CONTACT_COLUMNS = (
+    "phone_e164",
+    "state",
+    "outcome",
+    "reason",
+    "attempts",
+    "last_call_id",
+    "last_call_at",
+    "duration_s",
+    "summary",
+)
+#: The columns that follow the original ones in the attempts report.
+ATTEMPT_COLUMNS = (
+    "phone_e164",
+    "attempt_no",
+    "state",
+    "call_id",
+    "created_at",
+    "accepted_at",
+    "finished_at",
+    "call_status",
+    "outcome",
+    "error",
+    "duration_s",
+    "summary",
+)
+ENTITY_PREFIX = "entity."
+#: Prefix given to one of our columns whose name an original header already uses.
+CLASH_PREFIX = "vaani_"
+PAGE_SIZE = 5000
+PARALLEL_MIN_CONTACTS = 200_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """What to export. Filters apply to the rows written: contact states and outcomes for the
+    contact report, attempt states and outcomes for ``attempts=True``."""
+
+    attempts: bool = False
+    states: frozenset[str] = frozenset()
+    outcomes: frozenset[str] = frozenset()
+    columns: tuple[str, ...] | None = None  # choose and order; None = all
+    since: datetime | None = None  # aware; rows updated or attempted at or after
+    bom: bool = True
+    page_size: int = PAGE_SIZE
+    #: processes that format rows; None: 2 on a multi-core machine (one if a single core)
+    workers: int | None = None
+    #: below this many contacts in the campaign, one process does it all
+    parallel_min_contacts: int = PARALLEL_MIN_CONTACTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportResult:
+    path: str  # "-" for stdout
+    rows: int
+    columns: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Layout:
+    """The campaign's column layout: original headers, metadata keys, entity keys."""
+
+    originals: list[str]  # original headers in file order
+    keys: list[str | None]  # metadata key per original column; None for the phone column
+    entity_keys: list[str]
+    fixed: list[str]  # our columns, renamed on a clash with an original header
+
+    @property
+    def headers(self) -> list[str]:
+        return [*self.originals, *self.fixed, *(ENTITY_PREFIX + k for k in self.entity_keys)]
+
+
+def export_report(
+    engine: Engine, campaign_id: int, out: str | Path, options: ReportOptions | None = None
+) -> ReportResult:
+    """Write the report of ``campaign_id`` to ``out`` (a path, or ``"-"`` for stdout).
+
+    A file is written next to its final name and renamed when complete, so that a failed
+    export never leaves a half-written report behind.
+    """
+    engine = reading(engine)  # never take the write lock a running daemon needs
+    options = options or ReportOptions()
+    if str(out) == "-":
+        sys.stdout.flush()
+        rows, headers = _export(
+            engine, campaign_id, sys.stdout.buffer, options, Path(tempfile.gettempdir())
+        )
+        sys.stdout.buffer.flush()
+        return ReportResult(path="-", rows=rows, columns=headers)
+    path = Path(out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as binary:
+            rows, headers = _export(engine, campaign_id, binary, options, path.parent)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ReportResult(path=str(path), rows=rows, columns=headers)
+
+
+class _Utf8Writer:
+    """The text side of a binary stream, for the csv module. A plain object rather than an
+    ``io.TextIOWrapper`` so that wrapping stdout never closes it."""
+
+    def __init__(self, binary: BinaryIO) -> None:
+        self._binary = binary
+
+    def write(self, s: str) -> int:
+        return self._binary.write(s.encode("utf-8"))
+
+
+def _export(
+    engine: Engine, campaign_id: int, binary: BinaryIO, options: ReportOptions, scratch: Path
+) -> tuple[int, list[str]]:
+    """Header, then the rows: in this process, or in parts by worker processes."""
+    _check_filters(options)
+    with engine.connect() as conn:
+        layout = _layout(conn, campaign_id, attempts=options.attempts)
+        spans = _spans(conn, campaign_id, options)
+    idx = _pick(layout.headers, options.columns)
+    headers = layout.headers if idx is None else [layout.headers[i] for i in idx]
+    if options.bom:
+        binary.write(codecs.BOM_UTF8)
+    out = _Utf8Writer(binary)
+    csv.writer(out).writerow(safe_row(headers))
+    if len(spans) == 1:
+        n = write_rows(engine, campaign_id, options, layout.keys, layout.entity_keys, idx, out)
+    else:
+        n = _write_parts(engine, campaign_id, options, layout, idx, spans, binary, scratch)
+    return n, headers
+
+
+def write_rows(
+    engine: Engine,
+    campaign_id: int,
+    options: ReportOptions,
+    keys: list[str | None],
+    entity_keys: list[str],
+    idx: list[int] | None,
+    stream: Any,
+    span: Span = (-1, None),
+) -> int:
+    """Write the data rows of ``span`` to a text stream; return how many."""
+    pages, cells = (
+        (attempt_pages, attempt_cells) if options.attempts else (contact_pages, contact_cells)
+    )
+    writer = csv.writer(stream)
+    n = 0
+    for page in pages(engine, campaign_id, options, span):
+        rows = cells(page, keys, entity_keys)
+        writer.writerows(rows if idx is None else ([r[i] for i in idx] for r in rows))
+        n += len(rows)
+    return n
+
+
+def _spans(conn: Connection, campaign_id: int, options: ReportOptions) -> list[Span]:
+    """Split the campaign's row numbers into one span per worker process (see
+    ``ReportOptions.workers``), cut at equal numbers of contacts on the row_number index."""
+    workers = options.workers
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    whole: list[Span] = [(-1, None)]
+    if workers < 2 or (conn.dialect.name == "sqlite" and not conn.engine.url.database):
+        return whole
+    of_campaign = Contact.campaign_id == campaign_id
+    n = conn.execute(select(func.count()).where(of_campaign)).scalar_one()
+    if n < max(workers, options.parallel_min_contacts):
+        return whole
+    cuts = [
+        conn.execute(
+            select(Contact.row_number)
+            .where(of_campaign)
+            .order_by(Contact.row_number)
+            .offset(n * i // workers - 1)
+            .limit(1)
+        ).scalar_one()
+        for i in range(1, workers)
+    ]
+    return list(zip([-1, *cuts], [*cuts, None], strict=True))
+
+
+def _write_parts(
+    engine: Engine,
+    campaign_id: int,
+    options: ReportOptions,
+    layout: _Layout,
+    idx: list[int] | None,
+    spans: list[Span],
+    binary: BinaryIO,
+    scratch: Path,
+) -> int:
+    """Each span written to a part file by its own process (formatting is CPU-bound Python,
+    so threads would share one core), then the parts appended in order."""
+    url = engine.url.render_as_string(hide_password=False)
+    parts = [scratch / f".report-{os.getpid()}-{i}.part" for i in range(len(spans))]
+    # fork: the children need nothing re-imported (spawn would re-run `python -m campaigns`)
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
+            futures = [
+                pool.submit(_write_part, url, campaign_id, options, layout, idx, span, str(part))
+                for span, part in zip(spans, parts, strict=True)
+            ]
+            n = sum(f.result() for f in futures)
+        binary.flush()
+        for part in parts:
+            with part.open("rb") as f:
+                shutil.copyfileobj(f, binary, 1 << 20)
+        return n
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def _write_part(
+    url: str,
+    campaign_id: int,
+    options: ReportOptions,
+    layout: _Layout,
+    idx: list[int] | None,
+    span: Span,
+    path: str,
+) -> int:
+    """In a worker process: its own engine, one span of rows into one part file."""
+    engine = reading(make_engine(url))
+    try:
+        with open(path, "wb") as f:
+            return write_rows(
+                engine,
+                campaign_id,
+                options,
+                layout.keys,
+                layout.entity_keys,
+                idx,
+                _Utf8Writer(f),
+                span,
+            )
+    finally:
+        engine.dispose()
+
+
+def report_columns(engine: Engine, campaign_id: int, *, attempts: bool = False) -> list[str]:
+    """The headers a full report of the campaign would have (for ``--columns`` help)."""
+    with engine.connect() as conn:
+        return _layout(conn, campaign_id, attempts=attempts).headers
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _layout(conn: Connection, campaign_id: int, *, attempts: bool) -> _Layout:
+    row = conn.execute(
+        select(Campaign.columns, Campaign.phone_column).where(Campaign.id == campaign_id)
+    ).first()
+    if row is None:
+        raise UserError(f"no campaign with id {campaign_id} (see `vaani-campaigns campaign list`)")
+    columns, phone_column = row
+    originals = [str(h) for h, _ in columns or []]
+    keys: list[str | None] = [None if h == phone_column else str(k) for h, k in columns or []]
+    if phone_column is not None and phone_column not in originals:
+        # the phone column is recorded by its metadata key
+        keys = [None if k == phone_column else k for k in keys]
+    taken = set(originals)
+    fixed = [
+        CLASH_PREFIX + c if c in taken else c
+        for c in (ATTEMPT_COLUMNS if attempts else CONTACT_COLUMNS)
+    ]
+    return _Layout(
+        originals=originals, keys=keys, entity_keys=_entity_keys(conn, campaign_id), fixed=fixed
+    )
+
+
+def _entity_keys(conn: Connection, campaign_id: int) -> list[str]:
+    """Every key of every entity dict recorded for the campaign, sorted."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        sql = (
+            "SELECT DISTINCT j.key FROM attempts a, json_each(a.entity) j "
+            "WHERE a.campaign_id = :c AND a.entity IS NOT NULL "
+            "AND json_valid(a.entity) AND json_type(a.entity) = 'object'"
+        )
+    elif dialect == "postgresql":
+        sql = (
+            "SELECT DISTINCT k FROM attempts a, json_object_keys(CASE WHEN "
+            "json_typeof(a.entity) = 'object' THEN a.entity ELSE '{}'::json END) k "
+            "WHERE a.campaign_id = :c AND a.entity IS NOT NULL"
+        )
+    else:  # portable fallback: one streaming pass in Python
+        seen: set[str] = set()
+        res = conn.execute(
+            select(Attempt.entity).where(
+                Attempt.campaign_id == campaign_id, Attempt.entity.is_not(None)
+            )
+        )
+        for (entity,) in res:
+            if isinstance(entity, dict):
+                seen.update(entity)
+        return sorted(seen)
+    return sorted(str(k) for (k,) in conn.execute(text(sql), {"c": campaign_id}))
+
+
+def _pick(headers: list[str], wanted: Sequence[str] | None) -> list[int] | None:
+    """The positions of the ``--columns`` asked for, in their order (None: every column)."""
+    if not wanted:
+        return None
+    index: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        index.setdefault(h, i)
+    unknown = [w for w in wanted if w not in index]
+    if unknown:
+        raise UserError(
+            f"unknown column(s) for --columns: {', '.join(unknown)}. "
+            f"Available: {', '.join(headers)}"
+        )
+    return [index[w] for w in wanted]
+
+
+def _check_filters(options: ReportOptions) -> None:
+    valid_states = {s.value for s in (AttemptState if options.attempts else ContactState)}
+    what = "attempt" if options.attempts else "contact"
+    bad = sorted(options.states - valid_states)
+    if bad:
+        raise UserError(
+            f"unknown {what} state(s) for --state: {', '.join(bad)}. "
+            f"Valid: {', '.join(sorted(valid_states))}"
+        )
+    valid_outcomes = {o.value for o in Outcome}
+    bad = sorted(options.outcomes - valid_outcomes)
+    if bad:
+        raise UserError(
+            f"unknown outcome(s) for --outcome: {', '.join(bad)}. "
+            f"Valid: {', '.join(sorted(valid_outcomes))}"
+        )

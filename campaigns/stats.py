@@ -1,0 +1,197 @@
+"""The campaign summary people ask for: counts, pickup rate, durations, attempts, time to finish.
+
+:func:`campaign_stats` reads it with a handful of aggregate queries (no row is loaded) and
+returns a plain frozen value, so that ``campaign show``, the daemon's progress display and the
+demo all show the same figures. :meth:`CampaignStats.to_dict` is the ``--json`` form.
+
+Definitions (also in ``campaign show --help``):
+
+* ``counts``: contacts per state, every state present (zeros included).
+* ``outcomes``: contacts per last known outcome (every outcome present, plus ``none`` for
+  contacts never called); ``call_outcomes``: calls per outcome.
+* ``pickup_rate``: answered calls / placed calls with an outcome, voicemail excluded from both
+  (a machine picking up is neither a person answering nor a failed attempt to reach one).
+  ``None`` until a call has an outcome. A placed call is an attempt the API accepted;
+  ``placed_calls`` and ``answered_calls`` are the rate's denominator and numerator.
+* ``avg_answered_duration_s``: mean duration of answered calls.
+* ``attempts``: mean attempts over contacts called at least once, and a histogram from 1 to the
+  larger of the campaign's cap and the most attempts seen.
+* ``placed_last_10min`` and ``eta_s``: calls accepted in the last 10 minutes, and the time to
+  dial the contacts still waiting (pending, retry_wait, dialing) at that rate; 0 when none is
+  waiting, ``None`` when some are waiting but nothing was placed in the last 10 minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from storage.engine import reading
+from storage.models import Attempt, Campaign, Contact, utcnow
+from storage.states import ContactState, Outcome
+
+RATE_WINDOW = timedelta(minutes=10)
+#: Contacts that still need a call placed.
+TO_DIAL = (ContactState.PENDING, ContactState.RETRY_WAIT, ContactState.DIALING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignStats:
+    """A snapshot of one campaign's progress and results (see the module docstring)."""
+
+    id: int
+    name: str
+    agent_id: str
+    status: str
+    status_reason: str | None
+    created_at: datetime
+    settings: dict[str, Any]
+    total: int
+    counts: dict[str, int]
+    outcomes: dict[str, int]
+    call_outcomes: dict[str, int]
+    placed_calls: int
+    answered_calls: int
+    pickup_rate: float | None
+    avg_answered_duration_s: float | None
+    attempts_mean: float | None
+    attempts_histogram: dict[int, int]
+    placed_last_10min: int
+    waiting: int
+    eta_s: float | None
+    as_of: datetime
+
+    @property
+    def finished(self) -> int:
+        """Contacts in a state that will not change again."""
+        live = {s.value for s in (*TO_DIAL, ContactState.AWAITING_OUTCOME)}
+        return sum(n for s, n in self.counts.items() if s not in live)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 UTC, histogram keys as strings."""
+        d = asdict(self)
+        d["created_at"] = _iso(self.created_at)
+        d["as_of"] = _iso(self.as_of)
+        d["finished"] = self.finished
+        d["attempts_histogram"] = {str(k): v for k, v in self.attempts_histogram.items()}
+        d["settings"] = {
+            k: _iso(v) if isinstance(v, datetime) else v for k, v in self.settings.items()
+        }
+        return d
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def campaign_settings(c: Campaign) -> dict[str, Any]:
+    """The calling policy stored with the campaign, as shown to people."""
+    return {
+        "window": f"{c.window_start}-{c.window_end}",
+        "days": c.days,
+        "timezone": c.timezone,
+        "start_at": c.start_at,
+        "end_at": c.end_at,
+        "max_attempts": c.max_attempts,
+        "retry_delay_s": c.retry_delay_s,
+        "retry_delays_s": dict(c.retry_delays or {}),
+        "redial_voicemail": c.redial_voicemail,
+        "daily_cap_per_number": c.daily_cap_per_number,
+        "outbound_number": c.outbound_number,
+        "voice": c.voice,
+    }
+
+
+def campaign_stats(
+    engine: Engine, campaign_id: int, *, now: datetime | None = None
+) -> CampaignStats:
+    """Compute the summary of ``campaign_id``; ``LookupError`` when there is no such campaign."""
+    now = now or utcnow()
+    with Session(reading(engine)) as conn:
+        c = conn.get(Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"no campaign with id {campaign_id}")
+        by_state = dict(
+            conn.execute(
+                select(Contact.state, func.count())
+                .where(Contact.campaign_id == campaign_id)
+                .group_by(Contact.state)
+            ).all()
+        )
+        by_outcome = dict(
+            conn.execute(
+                select(Contact.outcome, func.count())
+                .where(Contact.campaign_id == campaign_id)
+                .group_by(Contact.outcome)
+            ).all()
+        )
+        placed = (Attempt.campaign_id == campaign_id) & Attempt.accepted_at.is_not(None)
+        call_outcomes = dict(
+            conn.execute(
+                select(Attempt.outcome, func.count())
+                .where(placed, Attempt.outcome.is_not(None))
+                .group_by(Attempt.outcome)
+            ).all()
+        )
+        avg_dur = conn.execute(
+            select(func.avg(Attempt.duration_s)).where(
+                placed, Attempt.outcome == Outcome.ANSWERED.value
+            )
+        ).scalar()
+        histogram = dict(
+            conn.execute(
+                select(Contact.attempts, func.count())
+                .where(Contact.campaign_id == campaign_id, Contact.attempts > 0)
+                .group_by(Contact.attempts)
+            ).all()
+        )
+        recent = conn.execute(
+            select(func.count()).where(placed, Attempt.accepted_at >= now - RATE_WINDOW)
+        ).scalar_one()
+
+    counts = {s.value: int(by_state.get(s.value, 0)) for s in ContactState}
+    for s, n in by_state.items():  # a state this code does not know still shows
+        counts.setdefault(str(s), int(n))
+    outcomes = {o.value: int(by_outcome.get(o.value, 0)) for o in Outcome}
+    outcomes["none"] = int(by_outcome.get(None, 0))
+    calls = {o.value: int(call_outcomes.get(o.value, 0)) for o in Outcome}
+    for o, n in call_outcomes.items():
+        calls.setdefault(str(o), int(n))
+    answered = calls[Outcome.ANSWERED.value]
+    placed_n = sum(n for o, n in calls.items() if o != Outcome.VOICEMAIL.value)
+    called = sum(histogram.values())
+    top = max([c.max_attempts or 0, *histogram])
+    waiting = sum(counts[s.value] for s in TO_DIAL)
+    if waiting == 0:
+        eta: float | None = 0.0
+    elif recent == 0:
+        eta = None
+    else:
+        eta = waiting * RATE_WINDOW.total_seconds() / recent
+    return CampaignStats(
+        id=c.id,
+        name=c.name,
+        agent_id=c.agent_id,
+        status=c.status,
+        status_reason=c.status_reason,
+        created_at=c.created_at,
+        settings=campaign_settings(c),
+        total=sum(counts.values()),
+        counts=counts,
+        outcomes=outcomes,
+        call_outcomes=calls,
+        placed_calls=placed_n,
+        answered_calls=answered,
+        pickup_rate=answered / placed_n if placed_n else None,
+        avg_answered_duration_s=float(avg_dur) if avg_dur is not None else None,
+        attempts_mean=(sum(k * n for k, n in histogram.items()) / called) if called else None,
+        attempts_histogram={k: int(histogram.get(k, 0)) for k in range(1, top + 1)},
+        placed_last_10min=int(recent),
+        waiting=waiting,
+        eta_s=eta,
+        as_of=now,
+    )
