@@ -1,0 +1,414 @@
+"""Turning a contact CSV into a campaign: one transaction, every row accounted for.
+
+:func:`create_campaign` inserts the campaign row and all its contacts in ONE database
+transaction, so a failure half-way (a byte that does not decode deep in the file, a full
+disk, Ctrl-C) leaves no campaign and no contacts behind, and no rejects file either (that
+is renamed into place only after the commit). :func:`import_contacts` adds a file to an
+existing campaign inside the caller's transaction.
+
+Every data row becomes a contact, in one of these states:
+
+* ``pending``: a valid number, not seen before, not on the do-not-call list, with a time
+  zone in which the calling window opens on some allowed day;
+* ``suppressed``: on the global list or the campaign's (``--dnc``);
+* ``invalid`` with a reason: missing or invalid number, a duplicate (same E.164 number as an
+  earlier row, or already in the campaign), an unknown or unusable time zone, or a time zone
+  where the window never opens (reported now rather than discovered at 3 a.m.).
+
+Blank rows (every cell empty) are counted and skipped. Rows that will not be dialled go to
+the rejects file with their row number, reason and values. The column mapping rules are in
+:mod:`campaigns.importer.columns`; reading and row numbering in
+:mod:`campaigns.importer.reader`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+
+from campaigns.errors import UserError
+from campaigns.importer.columns import ColumnMap, map_columns
+from campaigns.importer.dedupe import SeenNumbers
+from campaigns.importer.dncfile import DncRejected, read_dnc_file
+from campaigns.importer.phones import PhoneParser
+from campaigns.importer.reader import (
+    DEFAULT_CHUNK_ROWS,
+    ChunkReader,
+    CsvFormat,
+    read_header,
+    sniff,
+)
+from campaigns.importer.rejects import RejectsWriter
+from campaigns.importer.rows import REASON_MISSING, REASON_NO_ZONE, ChunkMapper, RowMapper
+from campaigns.policy import CallingPolicy
+from storage import suppressions
+from storage.models import Campaign, Contact, utcnow
+from storage.states import ContactState
+
+_campaigns = cast(Table, Campaign.__table__)
+_contacts = cast(Table, Contact.__table__)
+
+Progress = Callable[[int, int], None]  # (bytes read, file size)
+
+INSERT_BATCH = 5_000
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are mapped in-process
+SQLITE_IMPORT_CACHE_KB = 64 * 1024
+REASON_SUPPRESSED = "on the do-not-call list"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportOptions:
+    """How to read the file (everything but the campaign's own settings)."""
+
+    phone_column: str | None = None
+    name_column: str | None = None
+    region: str | None = None
+    dnc_file: Path | None = None
+    rejects_path: Path | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    workers: int | None = None  # processes for the per-row work; None: decide by file size
+
+
+@dataclass(kw_only=True)
+class ImportStats:
+    """What became of the rows, and where the time went (seconds)."""
+
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    suppressed: int = 0
+    blank: int = 0
+    dnc_numbers: int = 0
+    dnc_rejected: list[DncRejected] = field(default_factory=list)  # unreadable --dnc lines
+    rejects_written: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, campaign_id: int) -> dict[str, Any]:
+        """The ``--json`` output of ``campaign create``."""
+        return {
+            "campaign_id": campaign_id,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "invalid": self.invalid,
+            "suppressed": self.suppressed,
+            "rows": self.rows,
+            "blank_rows": self.blank,
+            "dnc_unreadable": len(self.dnc_rejected),
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "invalid": self.invalid,
+            "suppressed": self.suppressed,
+            "blank_rows": self.blank,
+        }
+
+
+def create_campaign(
+    engine: Engine,
+    csv_path: Path,
+    campaign: Mapping[str, Any],
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+) -> tuple[int, ImportStats]:
+    """Create a campaign from ``campaign`` (Campaign column values) and import ``csv_path``
+    into it, atomically. Returns the new campaign's id and the import's stats."""
+    fmt = sniff(csv_path)  # whole-file problems surface before anything is written
+    headers = read_header(csv_path, fmt)
+    cmap = map_columns(
+        csv_path, headers, phone_column=options.phone_column, name_column=options.name_column
+    )
+    parser = _parser(options.region)
+    dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
+    values = {
+        **campaign,
+        "region": parser.region,
+        "columns": cmap.columns_for_campaign(),
+        "phone_column": headers[cmap.phone],
+        "name_column": _name_column(cmap),
+        "source_file": str(csv_path),
+    }
+    rejects = RejectsWriter(options.rejects_path, headers) if options.rejects_path else None
+    try:
+        with engine.begin() as conn:
+            campaign_id = conn.execute(
+                insert(_campaigns).values(**values).returning(_campaigns.c.id)
+            ).scalar_one()
+            stats = _import(
+                conn, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
+            )
+            stats.dnc_rejected = dnc_rejected
+            conn.execute(
+                update(_campaigns)
+                .where(_campaigns.c.id == campaign_id)
+                .values(import_stats=stats.counts())
+            )
+        if rejects is not None:
+            rejects.commit()
+            stats.rejects_written = rejects.count
+    finally:
+        if rejects is not None:
+            rejects.discard()
+    return campaign_id, stats
+
+
+def import_contacts(
+    conn: Connection,
+    campaign_id: int,
+    csv_path: Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+) -> ImportStats:
+    """Add the contacts of ``csv_path`` to an existing campaign, in the caller's transaction.
+
+    Numbers already in the campaign are duplicates. Row numbers continue after the
+    campaign's highest (the rejects file still shows the file's own row numbers). The
+    rejects file is moved into place when this returns, before the caller commits.
+    """
+    fmt = sniff(csv_path)
+    headers = read_header(csv_path, fmt)
+    cmap = map_columns(
+        csv_path, headers, phone_column=options.phone_column, name_column=options.name_column
+    )
+    parser = _parser(options.region)
+    dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
+    rejects = RejectsWriter(options.rejects_path, headers) if options.rejects_path else None
+    try:
+        stats = _import(
+            conn, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
+        )
+        stats.dnc_rejected = dnc_rejected
+        if rejects is not None:
+            rejects.commit()
+            stats.rejects_written = rejects.count
+    finally:
+        if rejects is not None:
+            rejects.discard()
+    return stats
+
+
+def _parser(region: str | None) -> PhoneParser:
+    try:
+        return PhoneParser(region)
+    except ValueError as exc:
+        raise UserError(f"--region: {exc}") from None
+
+
+def _dnc_numbers(path: Path | None, parser: PhoneParser) -> tuple[list[str], list[DncRejected]]:
+    if path is None:
+        return [], []
+    return read_dnc_file(path, parser)
+
+
+def _name_column(cmap: ColumnMap) -> str | None:
+    if cmap.name is not None:
+        return cmap.headers[cmap.name]
+    parts = [cmap.headers[i] for i in (cmap.first_name, cmap.last_name) if i is not None]
+    return "+".join(parts) or None
+
+
+def _campaign_policy(conn: Connection, campaign_id: int) -> CallingPolicy:
+    row = conn.execute(select(_campaigns).where(_campaigns.c.id == campaign_id)).one_or_none()
+    if row is None:
+        raise UserError(f"campaign {campaign_id} does not exist")
+    campaign = Campaign(**dict(row._mapping))
+    try:
+        return CallingPolicy.from_campaign(campaign)
+    except ValueError as exc:
+        raise UserError(f"campaign {campaign_id}: {exc}") from None
+
+
+def _workers(options: ImportOptions, csv_path: Path) -> int:
+    """Worker processes for the per-row work: none for small files (starting one costs
+    more than it saves) or on one core, else one."""
+    if options.workers is not None:
+        return options.workers
+    cores = os.cpu_count() or 1
+    if cores < 2 or csv_path.stat().st_size < PARALLEL_MIN_BYTES:
+        return 0
+    # one is enough: the main process (dedupe, insert) is the slower half of the pipeline
+    return 1
+
+
+def _import(
+    conn: Connection,
+    campaign_id: int,
+    csv_path: Path,
+    options: ImportOptions,
+    progress: Progress | None,
+    rejects: RejectsWriter | None,
+    parser: PhoneParser,
+    dnc: list[str],
+    fmt: CsvFormat,
+    cmap: ColumnMap,
+) -> ImportStats:
+    stats = ImportStats()
+    timings = {"read+map": 0.0, "rows": 0.0, "insert": 0.0}
+    if dnc:
+        stats.dnc_numbers = len(dnc)
+        suppressions.add(
+            conn, dnc, campaign_id=campaign_id, reason="--dnc file", source=str(options.dnc_file)
+        )
+    suppressed = suppressions.all_numbers(conn, campaign_id)
+    mapper = RowMapper(cmap, parser.region, _campaign_policy(conn, campaign_id))
+    c = _contacts.c
+    seen = SeenNumbers()  # E.164 number -> row of its first occurrence
+    existing = conn.execute(
+        select(c.phone_e164, c.row_number).where(
+            c.campaign_id == campaign_id, c.phone_e164.isnot(None)
+        )
+    ).all()
+    if existing:  # negative rows: already in the campaign before this file
+        seen.add(
+            np.array([int(p[1:]) for p, _ in existing], dtype=np.int64),
+            np.array([-r for _, r in existing], dtype=np.int32),
+        )
+    del existing
+    offset = conn.execute(
+        select(func.coalesce(func.max(c.row_number), 0)).where(c.campaign_id == campaign_id)
+    ).scalar_one()
+
+    pending, invalid = str(ContactState.PENDING), str(ContactState.INVALID)
+    supp_state = str(ContactState.SUPPRESSED)
+    by_reason = stats.by_reason
+    reader = ChunkReader(csv_path, fmt, len(cmap.headers), options.chunk_rows)
+    insert_sql, stamp = _insert_statement(conn)
+    if conn.dialect.name == "sqlite":
+        # a bigger page cache for this transaction: six indexes take random inserts
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KB}")
+    total = max(csv_path.stat().st_size, 1)
+    mapped_chunks = ChunkMapper(mapper, _workers(options, csv_path)).map(reader)
+    t_read = time.perf_counter()
+    for columns, m in mapped_chunks:
+        t0 = time.perf_counter()
+        timings["read+map"] += t0 - t_read
+        now = stamp(utcnow())
+        batch: list[tuple[Any, ...]] = []
+        raws = columns[cmap.phone]
+        numbered = [
+            (j, e) for j, (e, meta) in enumerate(zip(m.e164, m.metadata, strict=True)) if e and meta
+        ]
+        prior = [0] * len(m.metadata)
+        firsts = seen.first_rows([e for _, e in numbered], [m.first_row + j for j, _ in numbered])
+        for (j, _), first_seen in zip(numbered, firsts, strict=True):
+            prior[j] = first_seen
+        for j, meta in enumerate(m.metadata):
+            if meta is None:
+                stats.blank += 1
+                continue
+            row_no = m.first_row + j
+            e164, reason, zones = m.e164[j], m.reasons[j], m.zones[j]
+            state = pending if reason is None else invalid
+            if e164 is not None:
+                first_seen = prior[j]
+                if first_seen:
+                    state = invalid
+                    reason = (
+                        f"duplicate: same number as row {first_seen}"
+                        if first_seen > 0
+                        else f"duplicate: {e164} is already in the campaign"
+                    )
+                    stats.duplicates += 1
+                    e164 = None
+                elif e164 in suppressed:
+                    state, reason = supp_state, REASON_SUPPRESSED
+            if state == pending:
+                stats.imported += 1
+            else:
+                if state == supp_state:
+                    stats.suppressed += 1
+                else:
+                    bucket = _bucket(reason or "")
+                    by_reason[bucket] = by_reason.get(bucket, 0) + 1
+                    if bucket != "duplicate":
+                        stats.invalid += 1
+                if rejects is not None:
+                    rejects.add(row_no, reason or state, [col[j] for col in columns])
+            batch.append(
+                (
+                    campaign_id,
+                    offset + row_no,
+                    e164,
+                    raws[j],
+                    m.names[j],
+                    meta,
+                    zones,
+                    state,
+                    reason,
+                    0,
+                    now,
+                )
+            )
+        stats.rows += len(batch)
+        t1 = time.perf_counter()
+        timings["rows"] += t1 - t0
+        for k in range(0, len(batch), INSERT_BATCH):
+            conn.exec_driver_sql(insert_sql, batch[k : k + INSERT_BATCH])
+        t_read = time.perf_counter()
+        timings["insert"] += t_read - t1
+        if progress is not None:
+            progress(min(reader.position, total), total)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # back to SQLite's default
+    if stats.rows == 0:
+        raise UserError(
+            f"{csv_path}: the file has a header but no contact rows. Nothing was imported."
+        )
+    stats.timings = timings
+    return stats
+
+
+_INSERT_COLUMNS = (
+    "campaign_id", "row_number", "phone_e164", "raw_phone", "name", "metadata", "timezones",
+    "state", "reason", "attempts", "updated_at",
+)  # fmt: skip
+
+
+def _insert_statement(conn: Connection) -> tuple[str, Callable[[Any], Any]]:
+    """The contacts INSERT in the driver's own parameter style, and the converter for the
+    ``updated_at`` value (the column type's own bind processor).
+
+    Rows go straight to the driver's ``executemany`` as tuples, metadata already JSON:
+    SQLAlchemy's per-row parameter processing costs more than the database work here.
+    """
+    style = conn.dialect.paramstyle
+    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style)
+    if marks is None:  # pragma: no cover - SQLite and psycopg use the styles above
+        raise NotImplementedError(f"paramstyle {style}")
+    sql = (
+        f"INSERT INTO {_contacts.name} ({', '.join(_INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([marks] * len(_INSERT_COLUMNS))})"
+    )
+    processor = _contacts.c.updated_at.type.bind_processor(conn.dialect)
+    return sql, (processor or (lambda v: v))
+
+
+def _bucket(reason: str) -> str:
+    """A short category of a reason, for the summary counts."""
+    if reason.startswith("duplicate"):
+        return "duplicate"
+    if reason == REASON_MISSING:
+        return "missing number"
+    if reason.startswith("invalid phone number"):
+        return "invalid number"
+    if reason.startswith("unknown time zone"):
+        return "unknown time zone"
+    if reason == REASON_NO_ZONE:
+        return "no time zone"
+    if "never opens" in reason:
+        return "outside calling window"
+    return reason

@@ -1,0 +1,212 @@
+"""The per-row work of an import that needs no shared state: phone, zones, name, metadata.
+
+:class:`RowMapper` turns a chunk of CSV columns into a :class:`MappedChunk` (one list per
+field, aligned with the chunk's rows). It is pure and picklable, so large files are mapped
+by a pool of worker processes (:class:`ChunkMapper`) while the main process reads ahead and
+inserts; what needs the whole file (duplicates, the do-not-call list) stays in the main
+process (:mod:`campaigns.importer.importer`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from campaigns.importer.columns import ColumnMap
+from campaigns.importer.phones import PhoneParser
+from campaigns.policy import CallingPolicy, format_days, format_window
+
+REASON_MISSING = "missing phone number"
+REASON_NO_ZONE = "no time zone known for this number: add a 'timezone' column or pass --timezone"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MappedChunk:
+    """One chunk's rows, field by field. ``metadata[i]`` is None for a blank row; ``e164[i]``
+    is None for an invalid number (``reasons[i]`` says why); a valid number with a reason
+    cannot be called for a time zone reason."""
+
+    first_row: int
+    e164: list[str | None]
+    zones: list[str | None]
+    reasons: list[str | None]
+    names: list[str | None]
+    metadata: list[str | None]  # JSON objects, as stored
+
+
+class RowMapper:
+    """Maps chunks of one file: built once per import (and once per worker process)."""
+
+    def __init__(self, cmap: ColumnMap, region: str | None, policy: CallingPolicy) -> None:
+        self.cmap = cmap
+        self.parser = PhoneParser(region)
+        self.policy = policy
+        self._override: dict[str, tuple[str | None, str | None]] = {}
+        self._verdict: dict[str | None, str | None] = {}
+        where = format_window(policy.window_start, policy.window_end)
+        self._window_text = f"{where} on {format_days(policy.days)}"
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"cmap": self.cmap, "region": self.parser.region, "policy": self.policy}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["cmap"], state["region"], state["policy"])  # type: ignore[misc]
+
+    # -- time zones ---------------------------------------------------------------------
+
+    def zone_override(self, cell: str) -> tuple[str | None, str | None]:
+        """A per-row time zone cell -> (zones text, error)."""
+        hit = self._override.get(cell)
+        if hit is None:
+            zones = [z.strip() for z in cell.split(",") if z.strip()]
+            bad = [z for z in zones if not _zone_exists(z)]
+            column = self.cmap.headers[self.cmap.timezone or 0]
+            if bad:
+                hit = (None, f"unknown time zone {bad[0]!r} in column {column!r}")
+            else:
+                hit = (",".join(zones), None)
+            self._override[cell] = hit
+        return hit
+
+    def zone_problem(self, zones_text: str | None) -> str | None:
+        """Why a contact with these zones can never be called, or None (memoised)."""
+        if zones_text in self._verdict:
+            return self._verdict[zones_text]
+        zones = self.policy.zones_for(zones_text)
+        if not zones:
+            verdict: str | None = REASON_NO_ZONE
+        elif not self.policy.feasible(zones):
+            verdict = (
+                f"the calling window {self._window_text} never opens in all of its time "
+                f"zones at once ({', '.join(zones)})"
+            )
+        else:
+            verdict = None
+        self._verdict[zones_text] = verdict
+        return verdict
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def map_chunk(self, first_row: int, columns: list[list[str]]) -> MappedChunk:
+        cmap = self.cmap
+        phone_i, tz_i = cmap.phone, cmap.timezone
+        name_i, first_i, last_i = cmap.name, cmap.first_name, cmap.last_name
+        meta_cols = cmap.metadata_columns
+        keys = [encode_basestring(cmap.keys[i]) + ":" for i in meta_cols]
+        parse, problem = self.parser.parse, self.zone_problem
+        out_e164: list[str | None] = []
+        out_zones: list[str | None] = []
+        out_reasons: list[str | None] = []
+        out_names: list[str | None] = []
+        out_meta: list[str | None] = []
+        phones = columns[phone_i]
+        meta_values = [columns[i] for i in meta_cols]
+        rows_values = zip(*meta_values, strict=True) if meta_values else iter(lambda: (), None)
+        for j, (raw, values) in enumerate(zip(phones, rows_values, strict=False)):
+            if not raw and not any(values):
+                out_e164.append(None)
+                out_zones.append(None)
+                out_reasons.append(None)
+                out_names.append(None)
+                out_meta.append(None)
+                continue
+            out_meta.append(
+                "{"
+                + ",".join(
+                    [k + encode_basestring(v) for k, v in zip(keys, values, strict=True) if v]
+                )
+                + "}"
+            )
+            if name_i is not None:
+                out_names.append(columns[name_i][j] or None)
+            elif first_i is not None or last_i is not None:
+                parts = [columns[i][j].strip() for i in (first_i, last_i) if i is not None]
+                out_names.append(" ".join(p for p in parts if p) or None)
+            else:
+                out_names.append(None)
+            result = parse(raw)
+            if result.e164 is None:
+                out_e164.append(None)
+                out_zones.append(None)
+                out_reasons.append(REASON_MISSING if not raw.strip() else result.error)
+                continue
+            zones = ",".join(result.timezones) or None
+            reason = None
+            if tz_i is not None and columns[tz_i][j].strip():
+                zones, reason = self.zone_override(columns[tz_i][j])
+            out_e164.append(result.e164)
+            out_zones.append(zones)
+            out_reasons.append(reason if reason is not None else problem(zones))
+        return MappedChunk(
+            first_row=first_row,
+            e164=out_e164,
+            zones=out_zones,
+            reasons=out_reasons,
+            names=out_names,
+            metadata=out_meta,
+        )
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- the pool
+
+_worker_mapper: RowMapper | None = None
+
+
+def _init_worker(mapper: RowMapper) -> None:
+    global _worker_mapper
+    _worker_mapper = mapper
+
+
+def _map_in_worker(first_row: int, columns: list[list[str]]) -> MappedChunk:
+    assert _worker_mapper is not None
+    return _worker_mapper.map_chunk(first_row, columns)
+
+
+class ChunkMapper:
+    """Maps chunks in order, in ``workers`` processes (0: in this process).
+
+    Reads ahead at most ``2 * workers`` chunks, so memory stays bounded. Worker processes
+    are started with ``spawn`` (no fork of a process holding a database connection).
+    """
+
+    def __init__(self, mapper: RowMapper, workers: int) -> None:
+        self.mapper = mapper
+        self.workers = workers
+
+    def map(
+        self, chunks: Iterable[tuple[int, list[list[str]]]]
+    ) -> Iterator[tuple[list[list[str]], MappedChunk]]:
+        if self.workers <= 0:
+            for first_row, columns in chunks:
+                yield columns, self.mapper.map_chunk(first_row, columns)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.mapper,)
+        ) as pool:
+            pending: deque[tuple[list[list[str]], Future[MappedChunk]]] = deque()
+            try:
+                for first_row, columns in chunks:
+                    pending.append((columns, pool.submit(_map_in_worker, first_row, columns)))
+                    if len(pending) >= 2 * self.workers:
+                        columns_done, fut = pending.popleft()
+                        yield columns_done, fut.result()
+                while pending:
+                    columns_done, fut = pending.popleft()
+                    yield columns_done, fut.result()
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
