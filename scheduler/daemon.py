@@ -224,9 +224,10 @@ class Daemon:
         if self.stop_event.is_set():
             return
         loop = asyncio.get_running_loop()
-        if loop.time() < self._idle_until:
-            return
         try:
+            if loop.time() < self._idle_until:
+                await self.dispatcher.flush()
+                return
             claimed = await self.dispatcher.tick()
         except Exception:
             log.exception("dispatch tick failed", extra={"event": "dispatch_error"})

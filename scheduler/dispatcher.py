@@ -44,7 +44,7 @@ from scheduler.errors import (
     ValidationError,
 )
 from storage import claims
-from storage.claims import CampaignInfo, Candidate, Decision, DialJob
+from storage.claims import Accepted, CampaignInfo, Candidate, Decision, DialJob
 from storage.models import utcnow
 from storage.states import ContactState
 
@@ -152,6 +152,7 @@ class Dispatcher:
         self._clock = clock
         self._decide = Decider(settings.daily_cap_per_number)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._accepted: list[tuple[Accepted, DialJob]] = []
         self.stats = DispatchStats()
         self.paused_reason: str | None = None
         self._paused_campaigns: set[int] = set()
@@ -165,6 +166,7 @@ class Dispatcher:
 
     async def tick(self) -> int:
         """Claim what can be sent now and start sending it; returns how many were claimed."""
+        await self.flush()
         if self.paused_reason is not None:
             return 0
         budget = self.settings.max_inflight_posts - len(self._inflight)
@@ -194,13 +196,14 @@ class Dispatcher:
     async def drain(self, timeout: float) -> int:
         """Wait for in-flight trigger-calls; those still running after ``timeout`` are
         cancelled and recorded ``unknown`` (they may have been sent). Returns that count."""
-        if not self._inflight:
-            return 0
-        _done, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        pending: set[asyncio.Task[None]] = set()
+        if self._inflight:
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self.flush()
         return len(pending)
 
     async def _dial(self, job: DialJob) -> None:
@@ -226,33 +229,49 @@ class Dispatcher:
             log.exception("unexpected error sending attempt %s", job.attempt_id)
             await self._settle_unknown(job, sent_at, f"unexpected {type(exc).__name__}", None)
             return
-        now = self._clock()
+        # settled in batches by flush(): one transaction per tick instead of one per call
+        self._accepted.append(
+            (
+                Accepted(
+                    attempt_id=job.attempt_id,
+                    call_id=result.call_id,
+                    sent_at=sent_at,
+                    accepted_at=self._clock(),
+                ),
+                job,
+            )
+        )
+
+    async def flush(self) -> None:
+        """Record the call_ids received since the last flush (a crash before this leaves
+        reserved attempts that the next start reconciles against the history)."""
+        if not self._accepted:
+            return
+        batch, self._accepted = self._accepted, []
         settled = await dbexec.run(
-            claims.record_accepted,
+            claims.record_accepted_many,
             self._engine,
-            job.attempt_id,
-            call_id=result.call_id,
-            sent_at=sent_at,
-            now=now,
+            [item for item, _job in batch],
             outcome_deadline=self.settings.outcome_deadline,
         )
-        self.stats.accepted += 1
-        if not settled:  # our claim was judged stale meanwhile: the poller links the call
-            log.warning(
-                "call placed after its claim was reconciled",
-                extra={"event": "late_accept", "call_id": result.call_id},
+        for ok, (item, job) in zip(settled, batch, strict=True):
+            self.stats.accepted += 1
+            if not ok:  # our claim was judged stale meanwhile: the poller links the call
+                log.warning(
+                    "call placed after its claim was reconciled",
+                    extra={"event": "late_accept", "call_id": item.call_id},
+                )
+                continue
+            log.info(
+                "call placed",
+                extra={
+                    "event": "call_placed",
+                    "campaign_id": job.campaign.id,
+                    "contact_id": job.contact_id,
+                    "attempt": job.attempt_no,
+                    "call_id": item.call_id,
+                },
             )
-            return
-        log.info(
-            "call placed",
-            extra={
-                "event": "call_placed",
-                "campaign_id": camp.id,
-                "contact_id": job.contact_id,
-                "attempt": job.attempt_no,
-                "call_id": result.call_id,
-            },
-        )
 
     async def _settle_unknown(
         self, job: DialJob, sent_at: datetime, error: str, status: int | None

@@ -20,14 +20,26 @@ forbids a second live attempt for a contact whatever happens.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
-from storage.models import Attempt, Campaign, Contact, Suppression
+from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
 
 #: Attempt states that count as a call (possibly) placed, for the rolling per-number cap.
@@ -151,8 +163,10 @@ def live_attempts(conn: Connection) -> int:
     )
 
 
-def _due_rows(conn: Connection, campaign_id: int, now: datetime, limit: int) -> list[Any]:
-    """Due contacts of one campaign: timed ones whose time has come, then never-tried ones."""
+@functools.cache
+def _due_statements(pg: bool) -> tuple[Any, Any]:
+    """The two due-contact scans, built once (statement building costs more than SQLite's
+    execution here): timed ones whose time has come, then never-tried ones."""
     cols = (
         Contact.id,
         Contact.campaign_id,
@@ -164,34 +178,39 @@ def _due_rows(conn: Connection, campaign_id: int, now: datetime, limit: int) -> 
         Contact.attempts,
         Contact.next_attempt_at,
     )
-    pg = conn.dialect.name == "postgresql"
     dialable = [ContactState.PENDING.value, ContactState.RETRY_WAIT.value]
     timed = (
         select(*cols)
         .where(
-            Contact.campaign_id == campaign_id,
+            Contact.campaign_id == bindparam("b_campaign"),
             Contact.state.in_(dialable),
-            Contact.next_attempt_at <= now,
+            Contact.next_attempt_at <= bindparam("b_now", type_=UTCDateTime),
         )
         .order_by(Contact.next_attempt_at, Contact.id)
-        .limit(limit)
+        .limit(bindparam("b_limit"))
     )
     fresh = (
         select(*cols)
         .where(
-            Contact.campaign_id == campaign_id,
+            Contact.campaign_id == bindparam("b_campaign"),
             Contact.state == ContactState.PENDING.value,
             Contact.next_attempt_at.is_(None),
         )
         .order_by(Contact.id)
-        .limit(limit)
+        .limit(bindparam("b_limit"))
     )
     if pg:
         timed = timed.with_for_update(skip_locked=True, of=Contact)
         fresh = fresh.with_for_update(skip_locked=True, of=Contact)
-    rows = list(conn.execute(timed))
+    return timed, fresh
+
+
+def _due_rows(conn: Connection, campaign_id: int, now: datetime, limit: int) -> list[Any]:
+    """Due contacts of one campaign: timed ones whose time has come, then never-tried ones."""
+    timed, fresh = _due_statements(conn.dialect.name == "postgresql")
+    rows = list(conn.execute(timed, {"b_campaign": campaign_id, "b_now": now, "b_limit": limit}))
     if len(rows) < limit:
-        rows.extend(conn.execute(fresh.limit(limit - len(rows))))
+        rows.extend(conn.execute(fresh, {"b_campaign": campaign_id, "b_limit": limit - len(rows)}))
     return rows
 
 
@@ -324,41 +343,46 @@ def _claim_campaign(
             )
             key = decision.state or "closed"
             result.closed[key] = result.closed.get(key, 0) + 1
+    if not to_dial:
+        return
     numbers = _next_attempt_numbers(conn, [c.contact_id for c in to_dial])
-    for cand in to_dial:
-        moved = conn.execute(
-            update(Contact)
-            .where(Contact.id == cand.contact_id, Contact.state == cand.state)
-            .values(
-                state=ContactState.DIALING.value,
-                attempts=Contact.attempts + 1,
-                claimed_by=daemon_id,
-                claim_expires_at=now + lease,
-                last_attempt_at=now,
-                updated_at=now,
-            )
-        ).rowcount
-        if moved != 1:  # someone else moved it meanwhile: leave it alone
-            continue
-        attempt_no = numbers.get(cand.contact_id, 1)
-        attempt_id = conn.execute(
-            insert(Attempt)
-            .values(
-                contact_id=cand.contact_id,
-                campaign_id=cand.campaign_id,
-                attempt_no=attempt_no,
-                phone_e164=cand.phone_e164,
-                state=AttemptState.RESERVED.value,
-                daemon_id=daemon_id,
-                created_at=now,
-                details_fetched=False,
-            )
-            .returning(Attempt.id)
-        ).scalar_one()
+    claim_contact, insert_attempts = _claim_statements()
+    moved = conn.execute(
+        claim_contact,
+        [
+            {
+                "b_id": c.contact_id,
+                "b_state": c.state,
+                "b_daemon": daemon_id,
+                "b_expires": now + lease,
+                "b_now": now,
+            }
+            for c in to_dial
+        ],
+    ).rowcount
+    if moved != len(to_dial):
+        # the rows are locked (FOR UPDATE / BEGIN IMMEDIATE): this cannot happen unless
+        # something bypassed the locks; refuse to reserve anything rather than guess
+        raise RuntimeError(f"claimed {len(to_dial)} contacts but {moved} moved; rolling back")
+    params: list[dict[str, Any]] = [
+        {
+            "contact_id": c.contact_id,
+            "campaign_id": c.campaign_id,
+            "attempt_no": numbers.get(c.contact_id, 1),
+            "phone_e164": c.phone_e164,
+            "state": AttemptState.RESERVED.value,
+            "daemon_id": daemon_id,
+            "created_at": now,
+            "details_fetched": False,
+        }
+        for c in to_dial
+    ]
+    ids = conn.execute(insert_attempts, params).scalars().all()
+    for cand, attempt_id, p in zip(to_dial, ids, params, strict=True):
         result.jobs.append(
             DialJob(
                 attempt_id=attempt_id,
-                attempt_no=attempt_no,
+                attempt_no=p["attempt_no"],
                 contact_id=cand.contact_id,
                 campaign=camp,
                 phone_e164=cand.phone_e164,
@@ -369,7 +393,46 @@ def _claim_campaign(
         )
 
 
+@functools.cache
+def _claim_statements() -> tuple[Update, Insert]:
+    claim_contact = (
+        update(Contact)
+        .where(Contact.id == bindparam("b_id"), Contact.state == bindparam("b_state"))
+        .values(
+            state=ContactState.DIALING.value,
+            attempts=Contact.attempts + 1,
+            claimed_by=bindparam("b_daemon"),
+            claim_expires_at=bindparam("b_expires", type_=UTCDateTime),
+            last_attempt_at=bindparam("b_now", type_=UTCDateTime),
+            updated_at=bindparam("b_now", type_=UTCDateTime),
+        )
+    )
+    insert_attempts = insert(Attempt).returning(Attempt.id, sort_by_parameter_order=True)
+    return claim_contact, insert_attempts
+
+
 # --------------------------------------------------------------------------- settle attempts
+
+
+@functools.cache
+def _settle_statements(
+    attempt_keys: tuple[str, ...], contact_keys: tuple[str, ...], give_back: bool
+) -> tuple[Update, Update]:
+    """Compare-and-set updates of an attempt and its contact, built once per shape."""
+    acols, ccols = Attempt.__table__.c, Contact.__table__.c
+    attempt = (
+        update(Attempt)
+        .where(Attempt.id == bindparam("b_id"), Attempt.state == bindparam("b_from"))
+        .values({k: bindparam(f"a_{k}", type_=acols[k].type) for k in attempt_keys})
+        .returning(Attempt.contact_id)
+    )
+    values: dict[str, Any] = {k: bindparam(f"c_{k}", type_=ccols[k].type) for k in contact_keys}
+    if give_back:  # the attempt was not placed: it does not count against the cap
+        values["attempts"] = Contact.attempts - 1
+    contact = update(Contact).where(
+        Contact.id == bindparam("b_cid"), Contact.state == bindparam("b_cfrom")
+    )
+    return attempt, contact.values(values)
 
 
 def _settle(
@@ -380,21 +443,65 @@ def _settle(
     *,
     from_attempt: str = AttemptState.RESERVED.value,
     from_contact: str = ContactState.DIALING.value,
+    give_back: bool = False,
 ) -> bool:
+    attempt_stmt, contact_stmt = _settle_statements(
+        tuple(attempt_values), tuple(contact_values), give_back
+    )
     contact_id = conn.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.state == from_attempt)
-        .values(**attempt_values)
-        .returning(Attempt.contact_id)
+        attempt_stmt,
+        {"b_id": attempt_id, "b_from": from_attempt}
+        | {f"a_{k}": v for k, v in attempt_values.items()},
     ).scalar_one_or_none()
     if contact_id is None:
         return False
     conn.execute(
-        update(Contact)
-        .where(and_(Contact.id == contact_id, Contact.state == from_contact))
-        .values(**contact_values)
+        contact_stmt,
+        {"b_cid": contact_id, "b_cfrom": from_contact}
+        | {f"c_{k}": v for k, v in contact_values.items()},
     )
     return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    """A trigger-call the API answered with a call_id."""
+
+    attempt_id: int
+    call_id: str
+    sent_at: datetime
+    accepted_at: datetime
+
+
+def record_accepted_many(
+    engine: Engine, items: Sequence[Accepted], *, outcome_deadline: timedelta
+) -> list[bool]:
+    """:func:`record_accepted` for several calls in one transaction (one commit)."""
+    if not items:
+        return []
+    with engine.begin() as conn:
+        return [_accept(conn, item, outcome_deadline) for item in items]
+
+
+def _accept(conn: Connection, item: Accepted, outcome_deadline: timedelta) -> bool:
+    return _settle(
+        conn,
+        item.attempt_id,
+        {
+            "state": AttemptState.ACCEPTED.value,
+            "call_id": item.call_id,
+            "sent_at": item.sent_at,
+            "accepted_at": item.accepted_at,
+            "http_status": 200,
+            "outcome_deadline_at": item.accepted_at + outcome_deadline,
+        },
+        {
+            "state": ContactState.AWAITING_OUTCOME.value,
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "updated_at": item.accepted_at,
+        },
+    )
 
 
 def record_accepted(
@@ -407,25 +514,8 @@ def record_accepted(
     outcome_deadline: timedelta,
 ) -> bool:
     """The API gave us a call_id: the call is placed and awaits its outcome."""
-    with engine.begin() as conn:
-        return _settle(
-            conn,
-            attempt_id,
-            {
-                "state": AttemptState.ACCEPTED.value,
-                "call_id": call_id,
-                "sent_at": sent_at,
-                "accepted_at": now,
-                "http_status": 200,
-                "outcome_deadline_at": now + outcome_deadline,
-            },
-            {
-                "state": ContactState.AWAITING_OUTCOME.value,
-                "claimed_by": None,
-                "claim_expires_at": None,
-                "updated_at": now,
-            },
-        )
+    item = Accepted(attempt_id=attempt_id, call_id=call_id, sent_at=sent_at, accepted_at=now)
+    return record_accepted_many(engine, [item], outcome_deadline=outcome_deadline)[0]
 
 
 def record_unknown(
@@ -480,12 +570,12 @@ def record_not_placed(
             },
             {
                 "state": ContactState.PENDING.value,
-                "attempts": Contact.attempts - 1,
                 "next_attempt_at": retry_at,
                 "claimed_by": None,
                 "claim_expires_at": None,
                 "updated_at": now,
             },
+            give_back=True,
         )
 
 
@@ -512,10 +602,10 @@ def record_rejected(
             },
             {
                 "state": contact_state.value,
-                "attempts": Contact.attempts - 1,
                 "reason": reason[:2000],
                 "claimed_by": None,
                 "claim_expires_at": None,
                 "updated_at": now,
             },
+            give_back=True,
         )
