@@ -43,7 +43,10 @@ def find_config(argv: list[str]) -> Path | None:
             return Path(arg.split("=", 1)[1])
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
-    for candidate in (Path.cwd() / LOCAL_FILE, Path(user_config_dir("vaani-campaigns")) / "config.toml"):
+    for candidate in (
+        Path.cwd() / LOCAL_FILE,
+        Path(user_config_dir("vaani-campaigns")) / "config.toml",
+    ):
         if candidate.is_file():
             return candidate
     return None
