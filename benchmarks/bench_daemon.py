@@ -65,7 +65,7 @@ def seed_db(db: str, n: int) -> None:
                     "raw_phone": f"+9190{i:08d}",
                     "name": f"P{i}",
                     # executemany takes column names: the attributes column is called metadata
-                "metadata": {"customer_name": f"P{i}", "plan": "gold"},
+                    "metadata": {"customer_name": f"P{i}", "plan": "gold"},
                     "timezones": "Asia/Kolkata",
                     "state": "pending",
                     "attempts": 0,

@@ -143,7 +143,7 @@ async def _naive(sb: Sandbox, n: int) -> None:
         async def call(method: str, url: str, **kw) -> dict:  # type: ignore[no-untyped-def,type-arg]
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_429),
-                wait=wait_exponential_jitter(initial=0.1, max=5),
+                wait=wait_exponential_jitter(multiplier=0.1, max=5),
                 stop=stop_after_attempt(30),
                 reraise=True,
             ):

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from storage.claims import live_attempts
 from storage.engine import reading
-from storage.models import Attempt, Campaign, Contact
+from storage.models import Campaign, Contact
 from storage.states import (
-    ATTEMPT_LIVE,
     CampaignStatus,
     ContactState,
 )
@@ -47,16 +47,6 @@ def _has_contacts(conn: Connection, campaign_id: int, states: tuple[ContactState
         if found is not None:
             return True
     return False
-
-
-def _live_attempts(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(Attempt)
-            .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
-        ).scalar_one()
-    )
 
 
 def close_ended_campaigns(engine: Engine, now: datetime) -> None:
@@ -96,7 +86,7 @@ def progress(engine: Engine, now: datetime, *, with_counts: bool = False) -> Pro
         running = conn.execute(
             select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING.value)
         ).scalars()
-        live = _live_attempts(conn)
+        live = live_attempts(conn)
         work = live > 0 or any(_has_contacts(conn, cid, OPEN_STATES) for cid in running)
         prog = Progress(work_left=work, live_attempts=live)
         if with_counts:

@@ -306,3 +306,53 @@ def test_sigterm_drains_and_exits_zero(sandbox_factory, sqlite_url: str, tmp_pat
     # nothing is left claimed by the stopped daemon: every attempt is settled or reconcilable
     assert {a.state for a in attempts(engine)} <= {"accepted", "finished", "unknown", "rejected"}
     engine.dispose()
+
+
+def test_pause_resume_and_dnc_take_effect_without_restart(
+    sandbox_factory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """campaign pause stops new calls within a tick; a number put on the do-not-call list
+    mid-campaign is never dialled; resume finishes the rest, nobody twice."""
+    sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "0.2-0.4")
+    n = 30
+    rows = indian_rows(n)
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows)
+    cid = create_campaign(sqlite_url, csv_path, *ALL_DAY)
+    proc = start_cli(
+        "run",
+        "--api-key",
+        sb.api_key,
+        "--base-url",
+        sb.base_url,
+        "--rate-limit",
+        "4/s",
+        *FAST,
+        db_url=sqlite_url,
+        log=tmp_path / "run.log",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(sb.calls()) < 4:
+            time.sleep(0.1)
+        assert run_cli("campaign", "pause", str(cid), db_url=sqlite_url).returncode == 0
+        late = rows[-1]["Phone"]  # not called yet: the daemon dials in import order
+        res = run_cli("dnc", "add", late, "--reason", "asked by email", db_url=sqlite_url)
+        assert res.returncode == 0, res.stderr
+        time.sleep(2.5)  # trigger-calls claimed before the pause may still go out
+        paused_at = len(sb.calls())
+        time.sleep(2.0)
+        assert len(sb.calls()) == paused_at < n
+        assert run_cli("campaign", "resume", str(cid), db_url=sqlite_url).returncode == 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(sb.calls()) < n - 1:
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, (tmp_path / "run.log").read_text()
+    calls = sandbox_calls_by_number(sb)
+    assert late not in calls
+    assert len(calls) == n - 1 and all(len(v) == 1 for v in calls.values())
+    engine = make_engine(sqlite_url)
+    assert contacts_by_phone(engine)[late].state == "suppressed"
+    engine.dispose()
