@@ -19,6 +19,7 @@ Malformed answers raise :class:`WireError` (a ``ValueError``); the client turns 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -55,17 +56,52 @@ class TriggerResult:
     raw: dict[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True)
 class CallRecord:
-    """One call from the call history; ``raw`` is the record exactly as the API sent it."""
+    """One call from the call history; ``raw`` is the record exactly as the API sent it.
 
-    call_id: str
-    status: str | None  # call_status, lower-cased
-    duration_ms: float | None
-    contact_number: str | None
-    agent_id: str | None
-    created_at: datetime | None  # aware, UTC
-    raw: dict[str, Any]
+    Only ``call_id`` is read up front: the other fields are parsed on first access, because
+    a poller looks at most records of a busy history only to see that they are not its own
+    (this keeps a history page's parsing out of the client's per-request cost). Treat it as
+    read-only.
+    """
+
+    __slots__ = ("__dict__", "call_id", "raw")
+
+    def __init__(self, *, call_id: str, raw: dict[str, Any]) -> None:
+        self.call_id = call_id
+        self.raw = raw
+
+    @functools.cached_property
+    def status(self) -> str | None:
+        """``call_status`` (or ``status``), lower-cased."""
+        return _status(self.raw.get("call_status", self.raw.get("status")))
+
+    @functools.cached_property
+    def duration_ms(self) -> float | None:
+        return _duration(self.raw.get("duration_ms"))
+
+    @functools.cached_property
+    def contact_number(self) -> str | None:
+        return _text(self.raw.get("contact_number"))
+
+    @functools.cached_property
+    def agent_id(self) -> str | None:
+        return _text(self.raw.get("agent_id"))
+
+    @functools.cached_property
+    def created_at(self) -> datetime | None:
+        """Aware, UTC."""
+        return parse_timestamp(self.raw.get("created_at"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallRecord):
+            return NotImplemented
+        return self.call_id == other.call_id and self.raw == other.raw
+
+    __hash__ = None  # type: ignore[assignment]  # raw is a dict: not hashable
+
+    def __repr__(self) -> str:
+        return f"CallRecord(call_id={self.call_id!r}, status={self.status!r})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,16 +323,7 @@ def parse_record(data: Any) -> CallRecord | None:
     call_id = _text(data.get("call_id"))
     if call_id is None:
         return None
-    status = data.get("call_status", data.get("status"))
-    return CallRecord(
-        call_id=call_id,
-        status=_status(status),
-        duration_ms=_duration(data.get("duration_ms")),
-        contact_number=_text(data.get("contact_number")),
-        agent_id=_text(data.get("agent_id")),
-        created_at=parse_timestamp(data.get("created_at")),
-        raw=data,
-    )
+    return CallRecord(call_id=call_id, raw=data)
 
 
 def _count(value: Any) -> int | None:
