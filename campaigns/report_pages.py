@@ -80,7 +80,11 @@ def text_cell(v: Any) -> str:
         return ""
     if v.__class__ is not str:
         v = _encode(v)
-    return safe_cell(v) if v and v[0] in _TRIGGERS else v
+    if not v or v[0] not in _TRIGGERS:
+        return v
+    if v[0] == "+" and v[1:].isdigit() and v.isascii():  # E.164, the commonest trigger
+        return v
+    return safe_cell(v)
 
 
 def _original_cells(keys: list[str | None], attrs: Any, raw_phone: str | None) -> list[str]:
@@ -173,7 +177,7 @@ def contact_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
     return [
         [
             *_original_cells(keys, attrs, raw),
-            "" if e164 is None else text_cell(e164),
+            e164 or "",  # our own E.164 ("+" and digits): safe as it is
             state,
             outcome or "",
             "" if reason is None else text_cell(reason),
@@ -273,7 +277,7 @@ def attempt_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
     return [
         [
             *_original_cells(keys, attrs, raw),
-            "" if e164 is None else text_cell(e164),
+            e164 or "",  # our own E.164 ("+" and digits): safe as it is
             str(no),
             state,
             "" if call_id is None else text_cell(call_id),
