@@ -116,7 +116,6 @@ class Contact(Base):
         UniqueConstraint("campaign_id", "row_number", name="uq_contacts_campaign_row"),
         # the dispatcher's scan: due contacts of a campaign, oldest first, without a sort
         Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at", "id"),
-        Index("ix_contacts_claims", "claimed_by"),
         Index("ix_contacts_phone", "phone_e164"),
     )
 

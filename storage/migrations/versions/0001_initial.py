@@ -110,7 +110,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
         sa.UniqueConstraint("campaign_id", "row_number", name="uq_contacts_campaign_row"),
     )
-    op.create_index("ix_contacts_claims", "contacts", ["claimed_by"], unique=False)
     op.create_index(
         "ix_contacts_due",
         "contacts",
