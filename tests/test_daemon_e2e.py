@@ -45,20 +45,25 @@ def indian_rows(n: int, start: int = 0) -> list[dict[str, str]]:
     ]
 
 
-def run_until_done(sb: Sandbox, db_url: str, *extra: str, timeout: float = 150) -> tuple[int, str]:
-    res = run_cli(
-        "run",
-        "--until-done",
+def daemon_args(sb: Sandbox, rate: str, *extra: str, until_done: bool = False) -> tuple[str, ...]:
+    """``run`` against the sandbox ``sb`` at ``rate``, with the fast test timings."""
+    head = ("run", "--until-done") if until_done else ("run",)
+    return (
+        *head,
         "--api-key",
         sb.api_key,
         "--base-url",
         sb.base_url,
         "--rate-limit",
-        "100/s",
-        "--max-concurrent",
-        "100",
+        rate,
         *FAST,
         *extra,
+    )
+
+
+def run_until_done(sb: Sandbox, db_url: str, *extra: str, timeout: float = 150) -> tuple[int, str]:
+    res = run_cli(
+        *daemon_args(sb, "100/s", "--max-concurrent", "100", *extra, until_done=True),
         db_url=db_url,
         timeout=timeout,
     )
@@ -130,17 +135,7 @@ def test_two_daemons_never_double_dial(sandbox_factory, db_url: str, tmp_path: P
     sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "0.2-0.5", "--seed", "5")
     csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(60))
     create_campaign(db_url, csv_path, *ALL_DAY)
-    common = (
-        "run",
-        "--until-done",
-        "--api-key",
-        sb.api_key,
-        "--base-url",
-        sb.base_url,
-        "--rate-limit",
-        "30/s",
-        *FAST,
-    )
+    common = daemon_args(sb, "30/s", until_done=True)
     procs = [start_cli(*common, db_url=db_url, log=tmp_path / f"d{i}.log") for i in range(2)]
     for p in procs:
         assert p.wait(timeout=150) == 0, (tmp_path / "d0.log").read_text()
@@ -158,16 +153,7 @@ def test_sigkill_and_restart_never_calls_twice(
     n = 80
     csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(n))
     create_campaign(sqlite_url, csv_path, *ALL_DAY)
-    args = (
-        "run",
-        "--api-key",
-        sb.api_key,
-        "--base-url",
-        sb.base_url,
-        "--rate-limit",
-        "20/s",
-        *FAST,
-    )
+    args = daemon_args(sb, "20/s")
     rng = random.Random(42)
     for i in range(4):
         proc = start_cli(*args, db_url=sqlite_url, log=tmp_path / f"run{i}.log")
@@ -246,14 +232,7 @@ def test_window_open_for_some_zones_only(sandbox_factory, sqlite_url: str, tmp_p
     csv_path = write_contacts_csv(tmp_path / "c.csv", rows)
     create_campaign(sqlite_url, csv_path, "--window", window, "--days", "all")
     proc = start_cli(
-        "run",
-        "--api-key",
-        sb.api_key,
-        "--base-url",
-        sb.base_url,
-        "--rate-limit",
-        "50/s",
-        *FAST,
+        *daemon_args(sb, "50/s"),
         db_url=sqlite_url,
         log=tmp_path / "run.log",
     )
@@ -282,15 +261,7 @@ def test_sigterm_drains_and_exits_zero(sandbox_factory, sqlite_url: str, tmp_pat
     csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(30))
     create_campaign(sqlite_url, csv_path, *ALL_DAY)
     proc = start_cli(
-        "run",
-        "--api-key",
-        sb.api_key,
-        "--base-url",
-        sb.base_url,
-        "--rate-limit",
-        "10/s",
-        "--log-json",
-        *FAST,
+        *daemon_args(sb, "10/s", "--log-json"),
         db_url=sqlite_url,
         log=tmp_path / "run.log",
     )
@@ -319,14 +290,7 @@ def test_pause_resume_and_dnc_take_effect_without_restart(
     csv_path = write_contacts_csv(tmp_path / "c.csv", rows)
     cid = create_campaign(sqlite_url, csv_path, *ALL_DAY)
     proc = start_cli(
-        "run",
-        "--api-key",
-        sb.api_key,
-        "--base-url",
-        sb.base_url,
-        "--rate-limit",
-        "4/s",
-        *FAST,
+        *daemon_args(sb, "4/s"),
         db_url=sqlite_url,
         log=tmp_path / "run.log",
     )
