@@ -117,6 +117,34 @@ def measure(cmd: list[str], *, stop_after: float | None = None) -> tuple[float, 
     return wall, cpu, peak / 2**20
 
 
+def httpx_floor(base_url: str, requests: int = 2000, concurrency: int = 16) -> float:
+    """CPU-seconds a bare ``httpx.AsyncClient`` spends on ``requests`` GETs at the daemon's
+    concurrency: the floor under any client of this stack, per 1,000 calls (2 requests)."""
+    import asyncio
+    import resource
+
+    import httpx
+
+    async def go() -> None:
+        limits = httpx.Limits(max_connections=24, max_keepalive_connections=24)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits) as http:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with sem:
+                    (await http.get("/api/health")).raise_for_status()
+
+            await asyncio.gather(*(one() for _ in range(requests)))
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    t0 = cpu()
+    asyncio.run(go())
+    return (cpu() - t0) / requests * 2 * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=1000)
@@ -150,6 +178,8 @@ def main() -> None:
             rows.append(("CPU per 1,000 calls (net of start-up)", f"{per_k:.2f} CPU-s", "<= 2"))
             rows.append(("  calls placed / wall time", f"{placed} / {wall:.1f} s", ""))
             rows.append(("  start-up CPU (empty run)", f"{base_cpu:.2f} CPU-s", ""))
+            floor = httpx_floor(sb.base_url)
+            rows.append(("  bare httpx, 2 requests x 1,000 (floor)", f"{floor:.2f} CPU-s", ""))
 
             big = f"sqlite:///{work / 'big.db'}"
             t0 = time.monotonic()
