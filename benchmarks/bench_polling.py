@@ -36,7 +36,7 @@ from sqlalchemy import Engine, insert, select  # noqa: E402
 from scheduler import dbexec  # noqa: E402
 from scheduler.client import VaaniClient  # noqa: E402
 from scheduler.poller import OutcomePoller  # noqa: E402
-from storage import claims  # noqa: E402
+from storage import claims, settle  # noqa: E402
 from storage.claims import Decision  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -107,7 +107,7 @@ async def dial_all(engine: Engine, client: VaaniClient, n: int, rate: float) -> 
                 metadata=job.metadata,
             )
             await dbexec.run(
-                claims.record_accepted,
+                settle.record_accepted,
                 engine,
                 job.attempt_id,
                 call_id=out.call_id,

@@ -43,9 +43,10 @@ from scheduler.errors import (
     VaaniError,
     ValidationError,
 )
-from storage import claims
-from storage.claims import Accepted, CampaignInfo, Candidate, Decision, DialJob
+from storage import claims, settle
+from storage.claims import CampaignInfo, Candidate, Decision, DialJob
 from storage.models import utcnow
+from storage.settle import Accepted
 from storage.states import ContactState
 
 log = logging.getLogger("vaani.dispatch")
@@ -249,7 +250,7 @@ class Dispatcher:
             return
         batch, self._accepted = self._accepted, []
         settled = await dbexec.run(
-            claims.record_accepted_many,
+            settle.record_accepted_many,
             self._engine,
             [item for item, _job in batch],
             outcome_deadline=self.settings.outcome_deadline,
@@ -277,7 +278,7 @@ class Dispatcher:
         self, job: DialJob, sent_at: datetime, error: str, status: int | None
     ) -> None:
         await dbexec.run(
-            claims.record_unknown,
+            settle.record_unknown,
             self._engine,
             job.attempt_id,
             sent_at=sent_at,
@@ -294,7 +295,7 @@ class Dispatcher:
     async def _not_placed(self, job: DialJob, exc: VaaniError, retry_in: timedelta | None) -> None:
         now = self._clock()
         await dbexec.run(
-            claims.record_not_placed,
+            settle.record_not_placed,
             self._engine,
             job.attempt_id,
             now=now,
@@ -332,7 +333,7 @@ class Dispatcher:
         elif isinstance(exc, ValidationError | APIStatusError):
             reason = f"rejected by the API ({status}): {getattr(exc, 'detail', None) or exc}"
             await dbexec.run(
-                claims.record_rejected,
+                settle.record_rejected,
                 self._engine,
                 job.attempt_id,
                 now=self._clock(),

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from storage import claims
+from storage import claims, settle
 from storage.claims import CampaignInfo, Candidate, Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, Suppression, utcnow
@@ -116,7 +116,7 @@ def test_settlements(engine: Engine) -> None:
     now = utcnow()
     jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=4, decide=dial_all).jobs
     a, u, n, r = jobs
-    assert claims.record_accepted(
+    assert settle.record_accepted(
         engine,
         a.attempt_id,
         call_id="c-1",
@@ -124,11 +124,11 @@ def test_settlements(engine: Engine) -> None:
         now=now,
         outcome_deadline=timedelta(minutes=5),
     )
-    assert claims.record_unknown(engine, u.attempt_id, sent_at=now, now=now, error="read timeout")
-    assert claims.record_not_placed(
+    assert settle.record_unknown(engine, u.attempt_id, sent_at=now, now=now, error="read timeout")
+    assert settle.record_not_placed(
         engine, n.attempt_id, now=now, retry_at=now + timedelta(seconds=30), error="429"
     )
-    assert claims.record_rejected(
+    assert settle.record_rejected(
         engine,
         r.attempt_id,
         now=now,
@@ -137,7 +137,7 @@ def test_settlements(engine: Engine) -> None:
         http_status=422,
     )
     # settling twice is refused (compare-and-set on the attempt state)
-    assert not claims.record_accepted(
+    assert not settle.record_accepted(
         engine,
         a.attempt_id,
         call_id="c-2",

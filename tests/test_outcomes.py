@@ -23,7 +23,7 @@ from scheduler.outcomes import (
     normalise_status,
     opted_out,
 )
-from storage import claims
+from storage import claims, settle
 from storage.claims import Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Campaign, Contact, Suppression, utcnow
@@ -143,7 +143,7 @@ def place_calls(
     call_ids = []
     for job in jobs:
         call_id = f"outbound-{job.attempt_id}-{start}"
-        assert claims.record_accepted(
+        assert settle.record_accepted(
             engine,
             job.attempt_id,
             call_id=call_id,

@@ -18,7 +18,7 @@ from scheduler.client import CallDetails, HistoryPage, VaaniClient
 from scheduler.errors import AuthenticationError, NotFoundError
 from scheduler.poller import OutcomePoller
 from scheduler.wire import parse_details, parse_history
-from storage import claims
+from storage import claims, settle
 from storage.claims import Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, Suppression, utcnow
@@ -125,11 +125,11 @@ def place(
     out = []
     for i, job in enumerate(jobs):
         if i >= n - unknown:
-            claims.record_unknown(engine, job.attempt_id, sent_at=at, now=at, error="lost")
+            settle.record_unknown(engine, job.attempt_id, sent_at=at, now=at, error="lost")
             out.append((job.attempt_id, "", job.phone_e164))
             continue
         call_id = f"outbound-ours-{i}"
-        claims.record_accepted(
+        settle.record_accepted(
             engine, job.attempt_id, call_id=call_id, sent_at=at, now=at, outcome_deadline=DEADLINE
         )
         out.append((job.attempt_id, call_id, job.phone_e164))
@@ -365,7 +365,7 @@ async def _dial_and_poll(sb: Sandbox, engine: Engine, jobs: list[Any]) -> list[A
                 name=job.name,
                 metadata=job.metadata,
             )
-            claims.record_accepted(
+            settle.record_accepted(
                 engine,
                 job.attempt_id,
                 call_id=res.call_id,

@@ -25,7 +25,7 @@ from scheduler.reconcile import (
 )
 from scheduler.retry import RetryPolicy
 from scheduler.wire import parse_record
-from storage import claims
+from storage import claims, settle
 from storage.claims import Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, utcnow
@@ -199,7 +199,7 @@ def test_reconciled_and_not_placed_transitions(engine: Engine) -> None:
     now = utcnow()
     a1, a2, a3 = claim(engine, 3, now)
     for aid in (a1, a2, a3):
-        claims.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
+        settle.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
     found = rec("call-1", at=now)
     assert mark_reconciled(engine, a1, found, now=now, outcome_deadline=timedelta(minutes=5))
     r = row(engine, a1)
@@ -263,12 +263,12 @@ async def _place_with_lost_answers(sb: Sandbox, engine: Engine, n: int) -> tuple
                     metadata=job.metadata,
                 )
             except AnswerLostError as exc:
-                claims.record_unknown(
+                settle.record_unknown(
                     engine, job.attempt_id, sent_at=sent, now=utcnow(), error=str(exc)
                 )
                 counts[1] += 1
                 continue
-            claims.record_accepted(
+            settle.record_accepted(
                 engine,
                 job.attempt_id,
                 call_id=res.call_id,
