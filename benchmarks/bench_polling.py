@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, insert, select  # noqa: E402
+from sqlalchemy import Engine, select  # noqa: E402
 
 from scheduler import dbexec  # noqa: E402
 from scheduler.client import VaaniClient  # noqa: E402
@@ -40,8 +40,9 @@ from storage import claims, settle  # noqa: E402
 from storage.claims import Decision  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.models import Attempt, Campaign, Contact, utcnow  # noqa: E402
+from storage.models import Attempt, utcnow  # noqa: E402
 from tests.conftest import Sandbox, start_sandbox  # noqa: E402
+from tests.factories import indian_numbers, make_campaign, make_contacts  # noqa: E402
 
 KEY = "bench-polling-key-3e1f"
 DEADLINE = timedelta(minutes=10)
@@ -52,41 +53,8 @@ def _dial(*_: Any) -> Decision:
 
 
 def seed_campaign(engine: Engine, n: int) -> None:
-    now = utcnow()
-    with engine.begin() as conn:
-        cid = conn.execute(
-            insert(Campaign)
-            .values(
-                name="bench",
-                agent_id="agent-bench",
-                status="running",
-                max_attempts=3,
-                window_start="00:00",
-                window_end="23:59",
-                days="mon,tue,wed,thu,fri,sat,sun",
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Campaign.id)
-        ).scalar_one()
-        conn.execute(
-            insert(Contact),
-            [
-                {
-                    "campaign_id": cid,
-                    "row_number": i + 2,
-                    "phone_e164": f"+9198{i:08d}",
-                    "raw_phone": f"+9198{i:08d}",
-                    "name": f"Contact {i}",
-                    "attributes": {"customer_name": f"Contact {i}"},
-                    "timezones": "Asia/Kolkata",
-                    "state": "pending",
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for i in range(n)
-            ],
-        )
+    """A running all-day campaign with ``n`` pending contacts (the tests' own builders)."""
+    make_contacts(engine, make_campaign(engine, agent_id="agent-bench"), indian_numbers(n))
 
 
 async def dial_all(engine: Engine, client: VaaniClient, n: int, rate: float) -> None:
