@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.errors import CampaignsError
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitInfo:
@@ -47,9 +49,10 @@ class RateLimitInfo:
         )
 
 
-class VaaniError(Exception):
+class VaaniError(CampaignsError):
     """A request to the Vaani API failed."""
 
+    exit_code = 3
     #: HTTP status when the server answered, else None.
     status_code: int | None = None
 
@@ -62,6 +65,10 @@ class VaaniError(Exception):
     def __str__(self) -> str:
         where = f"{self.method} {self.path}: " if self.method else ""
         return f"{where}{self.message}"
+
+    def user_message(self) -> str:
+        """The line the command line prints for this error."""
+        return f"the Vaani API: {self}"
 
 
 class NotSentError(VaaniError):

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, exists, false, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from scheduler.client import CallRecord
+from storage.errors import IntegrityConflict
 from storage.models import Attempt, Campaign, Contact
 from storage.states import AttemptState, CampaignStatus, ContactState
 
@@ -173,7 +173,7 @@ def mark_reconciled(
                 )
             ).rowcount
             return bool(moved)
-    except IntegrityError:  # another daemon linked the same call a moment ago
+    except IntegrityConflict:  # another daemon linked the same call a moment ago
         return False
 
 

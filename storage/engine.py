@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import ExceptionContext, make_url
+
+from storage.errors import DatabaseError, DatabaseUnavailable, IntegrityConflict
+
+__all__ = ["Engine", "default_url", "is_sqlite", "make_engine", "normalise_url", "reading"]
 
 DEFAULT_DB_FILE = "vaani-campaigns.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -59,9 +62,32 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _sqlite_setup(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "handle_error", _wrap_driver_error)
+    return engine
+
+
+def _wrap_driver_error(context: ExceptionContext) -> None:
+    """Raise the driver's error as a :class:`~storage.errors.DatabaseError` (the one place
+    where library exceptions enter our tree). The message is the database's own words, never
+    the statement or its parameters. Errors that are not the driver's (a value our own column
+    type refused) stay as they are: they are bugs, not database trouble."""
+    if context.is_pre_ping:  # a dead pooled connection: SQLAlchemy reconnects by itself
+        return
+    if not isinstance(context.sqlalchemy_exception, exc.DBAPIError):
+        return  # our own bug (e.g. a naive datetime bound to a UTC column): left as it is
+    orig = context.original_exception
+    words = " ".join(str(orig).split()) or type(orig).__name__
+    if isinstance(context.sqlalchemy_exception, exc.IntegrityError):
+        raise IntegrityConflict(f"the database refused the write: {words}") from orig
+    if isinstance(context.sqlalchemy_exception, exc.OperationalError):
+        raise DatabaseUnavailable(
+            f"the database is unavailable or unusable ({words}). Check --db / DATABASE_URL "
+            "and retry."
+        ) from orig
+    raise DatabaseError(f"database error: {type(orig).__name__}: {words}") from orig
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -104,7 +130,3 @@ def reading(engine: Engine) -> Engine:
     if is_sqlite(engine):
         return engine.execution_options(sqlite_begin="DEFERRED")
     return engine
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)

@@ -1,22 +1,41 @@
-"""The errors the storage layer raises for expected problems.
+"""The product's exception root, and the errors of the storage layer.
+
+Every error the product raises on purpose derives from :class:`CampaignsError`. It lives here,
+in the bottom layer, because ``storage`` may import neither ``campaigns`` nor ``scheduler``;
+``campaigns.errors`` re-exports it and draws the whole tree. Each class carries the exit code
+the command line gives it and a message that names the object and says what to do.
 
 ::
 
-    StorageError                 root: anything storage refuses to do
-    ├── NotFound                 no campaign (or daemon) with that id
-    ├── InvalidTransition        a lifecycle step not allowed from the current status
-    └── MigrationError           the database schema cannot be brought to this program's version
+    CampaignsError                  root (exit 1)
+    └── StorageError                anything storage refuses or fails to do
+        ├── NotFound                no campaign (or daemon) with that id
+        ├── InvalidTransition       a lifecycle step not allowed from the current status
+        ├── MigrationError          the schema cannot be brought to this program's version
+        └── DatabaseError           the database driver failed (wrapped where it enters)
+            ├── DatabaseUnavailable cannot connect, locked, disk full, file gone
+            └── IntegrityConflict   a unique or foreign key constraint refused a write
 
-Callers (the CLI) map these to a one-line user-facing message; each message names the object
-and says what to do. Database driver errors (``sqlalchemy.exc.*``) are not wrapped here: they
-are unexpected and the CLI reports them separately.
+Driver errors (``sqlalchemy.exc.*`` and the DBAPI's) are converted into ``DatabaseError`` by an
+engine event (:func:`storage.engine.make_engine` installs it), so nothing above ``storage``
+ever sees or catches a library exception. Messages never carry the SQL or its parameters.
 """
 
 from __future__ import annotations
 
 
-class StorageError(Exception):
-    """Root of the storage layer's expected errors."""
+class CampaignsError(Exception):
+    """Root of every error the product raises on purpose; the CLI prints the message alone."""
+
+    exit_code = 1
+
+    def user_message(self) -> str:
+        """The line the command line prints for this error (the message, by default)."""
+        return str(self)
+
+
+class StorageError(CampaignsError):
+    """Root of the storage layer's errors."""
 
 
 class NotFound(StorageError):
@@ -34,3 +53,15 @@ class InvalidTransition(StorageError):
 
 class MigrationError(StorageError):
     """The database schema cannot be brought to the version this program expects."""
+
+
+class DatabaseError(StorageError):
+    """The database driver failed; the message says what the database said, without SQL."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached or used right now (down, locked, disk full, gone)."""
+
+
+class IntegrityConflict(DatabaseError):
+    """A constraint refused the write (e.g. a second live attempt, a duplicate call id)."""

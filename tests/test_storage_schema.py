@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import StatementError
 
 from storage.engine import make_engine
+from storage.errors import IntegrityConflict
 from storage.models import Attempt, Campaign, Contact, Suppression
 from storage.states import ATTEMPT_LIVE, AttemptState
 from tests.factories import indian_numbers, make_campaign, make_contacts
@@ -69,7 +70,7 @@ def test_second_live_attempt_for_a_contact_is_refused(
     for no, first in enumerate(LIVE, start=1):
         add_attempt(engine, cid, contact_id, no * 10, first)
         for second in LIVE:
-            with pytest.raises(IntegrityError):
+            with pytest.raises(IntegrityConflict):
                 add_attempt(engine, cid, contact_id, no * 10 + 1, second)
         # settle it so that the next live state can be tried as the first
         with engine.begin() as conn:
@@ -99,7 +100,7 @@ def test_an_attempt_number_is_used_once_per_contact(
 ) -> None:
     cid, contact_id = contact
     add_attempt(engine, cid, contact_id, 1, AttemptState.FINISHED.value)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityConflict):
         add_attempt(engine, cid, contact_id, 1, AttemptState.FINISHED.value)
 
 
@@ -114,7 +115,7 @@ def test_call_id_is_unique(engine: Engine, contact: tuple[int, int]) -> None:
             with engine.begin() as conn:
                 conn.execute(stmt)
         else:
-            with pytest.raises(IntegrityError), engine.begin() as conn:
+            with pytest.raises(IntegrityConflict), engine.begin() as conn:
                 conn.execute(stmt)
 
 
@@ -122,7 +123,7 @@ def test_a_number_appears_once_per_campaign(engine: Engine) -> None:
     a, b = make_campaign(engine), make_campaign(engine)
     make_contacts(engine, a, ["+919811111111"])
     make_contacts(engine, b, ["+919811111111"])  # another campaign: fine
-    with pytest.raises(IntegrityError), engine.begin() as conn:
+    with pytest.raises(IntegrityConflict), engine.begin() as conn:
         conn.execute(
             insert(Contact).values(campaign_id=a, row_number=99, phone_e164="+919811111111")
         )
@@ -137,7 +138,7 @@ def test_invalid_rows_without_a_number_do_not_collide(engine: Engine) -> None:
                     campaign_id=cid, row_number=row, phone_e164=None, state="invalid"
                 )
             )
-    with pytest.raises(IntegrityError), engine.begin() as conn:
+    with pytest.raises(IntegrityConflict), engine.begin() as conn:
         conn.execute(insert(Contact).values(campaign_id=cid, row_number=2, phone_e164=None))
 
 
@@ -151,9 +152,9 @@ def test_suppression_entries_are_unique_per_scope(engine: Engine) -> None:
 
     add(None)
     add(cid)  # global and campaign-level entries for one number coexist
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityConflict):
         add(None)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityConflict):
         add(cid)
 
 

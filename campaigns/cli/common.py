@@ -16,7 +16,7 @@ from campaigns.config import find_config, load_default_map
 from campaigns.errors import CampaignsError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from storage.engine import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,33 +112,11 @@ def handle_errors(cli: click.Group, argv: list[str] | None) -> int:
 
 
 def _report(exc: Exception, *, debug: bool) -> int:
-    from scheduler.errors import AccountError, VaaniError
-
     if debug:
         traceback.print_exc()
     if isinstance(exc, CampaignsError):
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {exc.user_message()}", err=True)
         return exc.exit_code
-    from storage.errors import StorageError
-
-    if isinstance(exc, StorageError):
-        click.echo(f"Error: {exc}", err=True)
-        return EXIT_USER
-    if isinstance(exc, AccountError | VaaniError):
-        click.echo(f"Error: the Vaani API: {exc}", err=True)
-        return EXIT_SERVICE
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    if isinstance(exc, OperationalError):
-        click.echo(
-            f"Error: the database is unavailable or locked ({exc.orig!s}). "
-            "Check --db / DATABASE_URL and retry.",
-            err=True,
-        )
-        return EXIT_USER
-    if isinstance(exc, SQLAlchemyError):
-        click.echo(f"Error: database error: {type(exc).__name__}: {exc}", err=True)
-        return EXIT_USER
     if not debug:
         click.echo(
             f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",

@@ -8,10 +8,10 @@ current`` reports the revision without changing anything.
 from __future__ import annotations
 
 import click
-from sqlalchemy import Engine
 
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.errors import UserError
+from storage.engine import Engine
 from storage.errors import StorageError
 
 
