@@ -1,0 +1,42 @@
+"""What a plain ``pip install .`` ships: the wheel holds the demo's data and the migrations.
+
+The demo (``vaani-campaigns demo``) reads ``sample_data`` through ``importlib.resources`` and
+every start runs the Alembic migrations, so both must be inside the wheel, not only in the
+source tree (an editable install would hide their absence).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_ships_sample_data_and_the_migrations(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("vaani_campaigns-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for sample in ("contacts.csv", "dnc.txt", "README.md", "__init__.py"):
+        assert f"sample_data/{sample}" in names
+    migrations = ROOT / "storage" / "migrations"
+    expected = {"env.py", "script.py.mako"} | {
+        f"versions/{p.name}" for p in (migrations / "versions").glob("*.py")
+    }
+    assert len(expected) >= 3
+    for name in expected:
+        assert f"storage/migrations/{name}" in names, name
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    requires = [line for line in text.splitlines() if line.startswith("Requires-Dist:")]
+    runtime = [r for r in requires if "extra ==" not in r]
+    assert "Requires-Dist: uvicorn>=0.29" in runtime and any("starlette" in r for r in runtime)
+    assert not any("charset" in r or "uvicorn[" in r for r in runtime)
+    assert 'Requires-Dist: uvicorn[standard]>=0.29; extra == "sandbox"' in requires
