@@ -149,7 +149,8 @@ def test_list_calls_gives_a_neutral_page_with_directions() -> None:
     assert [r.call_id for r in page.records] == ["c-2", "c-1"]
     assert [r.direction for r in page.records] == [Direction.OUTBOUND, Direction.INBOUND]
     assert page.records[0].status == "completed" and page.records[0].client_ref is None
-    assert page.is_last and page.size_confirmed and page.total == 2
+    assert page.is_last and page.size_confirmed(50) and page.total == 2
+    assert page.records[0].raw_status == "Completed"
     assert dict(rec.requests[0].url.params) == {"page": "1", "page_size": "50"}
 
 
@@ -158,7 +159,9 @@ def test_a_page_that_does_not_echo_the_size_is_not_confirmed_nor_last_when_full(
     page = run(
         vaani(Recorder(lambda r: httpx.Response(200, json=body))).list_calls(page=1, page_size=3)
     )
-    assert not page.size_confirmed and not page.is_last  # full page, no pagination block
+    assert (
+        page.served_size is None and not page.size_confirmed(3) and not page.is_last
+    )  # full page, no pagination block
 
 
 def test_find_calls_pages_back_to_the_attempt_and_skips_inbound_calls() -> None:
@@ -321,3 +324,25 @@ def test_the_cli_and_the_scheduler_import_no_server_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("n", "pagination", "last"),
+    [
+        (0, {"total_pages": 9}, True),  # an empty page ends it, whatever the pagination says
+        (2, {"page": 2, "total_pages": 2}, True),
+        (2, {"page": 1, "total_pages": 2}, False),
+        (2, {"page": 2, "page_size": 2, "total": 4}, True),
+        (2, {"page": 1, "page_size": 2, "total": 5}, False),
+        (1, {}, True),  # no pagination block: a short page is the end
+        (2, {}, False),  # ... a full one is not
+    ],
+)
+def test_the_end_of_the_history_is_the_providers_verdict(
+    n: int, pagination: dict[str, Any], last: bool
+) -> None:
+    from scheduler.providers.vaani_wire import parse_history
+
+    body = {"data": [record(f"c-{i}", -i) for i in range(n)], "pagination": pagination}
+    page = parse_history(body, page=int(pagination.get("page", 1)), page_size=2).to_page()
+    assert page.is_last is last

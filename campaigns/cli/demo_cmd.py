@@ -29,10 +29,19 @@ SAMPLE_PACKAGE = "sample_data"
 DEMO_KEY = "demo-sandbox-key"
 
 
+#: The source tree's copy, for an editable install made before ``sample_data`` was a package
+#: (its import finder knows only the packages that existed then) until it is reinstalled.
+SOURCE_SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+
+
 def sample_file(stack: contextlib.ExitStack, name: str) -> Path:
     """A real path to the shipped sample file ``name``, valid until ``stack`` closes (a
     zipped install would extract it to a temporary file)."""
-    return stack.enter_context(as_file(files(SAMPLE_PACKAGE) / name))
+    try:
+        resource = files(SAMPLE_PACKAGE) / name
+    except ModuleNotFoundError:
+        return SOURCE_SAMPLES / name
+    return stack.enter_context(as_file(resource))
 
 
 def _start_sandbox(seed: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -104,6 +104,11 @@ class CallRecord(Protocol):
         ...
 
     @property
+    def raw_status(self) -> str | None:
+        """The status exactly as the provider wrote it (reports show it)."""
+        ...
+
+    @property
     def duration_ms(self) -> float | None: ...
 
     @property
@@ -133,6 +138,7 @@ class ListedCall:
     call_id: str
     raw: Mapping[str, Any]
     status: str | None = None
+    raw_status: str | None = None
     duration_ms: float | None = None
     contact_number: str | None = None
     agent_id: str | None = None
@@ -151,8 +157,13 @@ class CallPage:
     total: int | None
     #: no page follows (the provider's pagination says so, or the page came back empty)
     is_last: bool
-    #: the provider confirmed it serves the page size asked for (so asking more is safe)
-    size_confirmed: bool
+    #: the page size the provider says it served, None when it does not say
+    served_size: int | None
+
+    def size_confirmed(self, asked: int) -> bool:
+        """Did the provider confirm it serves ``asked`` records a page (so that asking for
+        bigger pages is safe)?"""
+        return self.served_size == asked
 
 
 #: How far a provider's clock may be behind ours when comparing its times with ours.

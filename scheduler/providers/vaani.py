@@ -179,9 +179,7 @@ class VaaniProvider:
 
     async def list_calls(self, *, page: int, page_size: int) -> CallPage:
         """One page of the call history, newest first."""
-        size = clamp_page_size(page_size)
-        history = await self.call_history(page=page, page_size=size)
-        return history.to_page(asked=size)
+        return (await self.call_history(page=page, page_size=page_size)).to_page()
 
     async def find_calls(self, query: CallQuery, *, max_pages: int = 10) -> list[CallRecord]:
         """Pages the history newest first until it reaches calls older than

@@ -78,6 +78,12 @@ _DIRECTIONS = {"outbound": Direction.OUTBOUND, "inbound": Direction.INBOUND}
 # --------------------------------------------------------------------------- results
 
 
+def _written_status(raw: Mapping[str, Any], parsed: str | None) -> str | None:
+    """``call_status`` (or ``status``) exactly as written, else the parsed (lower-cased) one."""
+    written = raw.get("call_status", raw.get("status"))
+    return written.strip() if isinstance(written, str) and written.strip() else parsed
+
+
 @dataclass(frozen=True, kw_only=True)
 class TriggerResult:
     """The answer to trigger-call: the new call's id (and the whole body, as sent)."""
@@ -105,6 +111,11 @@ class CallRecord:
     def status(self) -> str | None:
         """``call_status`` (or ``status``), lower-cased."""
         return as_status(self.raw.get("call_status", self.raw.get("status")))
+
+    @functools.cached_property
+    def raw_status(self) -> str | None:
+        """The status exactly as the API wrote it (else the parsed one)."""
+        return _written_status(self.raw, self.status)
 
     @functools.cached_property
     def duration_ms(self) -> float | None:
@@ -184,15 +195,15 @@ class HistoryPage:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def to_page(self, *, asked: int) -> CallPage:
-        """The provider-neutral page; ``asked`` is the page size requested."""
+    def to_page(self) -> CallPage:
+        """The provider-neutral page."""
         return CallPage(
             records=self.records,
             page=self.page,
             page_size=self.page_size,
             total=self.total,
             is_last=self.is_last,
-            size_confirmed=self.echoed_page_size() == asked,
+            served_size=self.echoed_page_size(),
         )
 
 
@@ -210,11 +221,10 @@ class CallDetails:
 
     def to_outcome(self) -> CallOutcome:
         """The provider-neutral outcome (``raw_status`` as the API wrote it)."""
-        written = self.raw.get("call_status", self.raw.get("status"))
         return CallOutcome(
             call_id=self.call_id,
             status=self.status,
-            raw_status=written.strip() if isinstance(written, str) and written.strip() else None,
+            raw_status=_written_status(self.raw, self.status),
             duration_ms=self.duration_ms,
             summary=self.summary,
             entities=self.entity,
