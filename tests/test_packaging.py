@@ -8,6 +8,7 @@ source tree (an editable install would hide their absence).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,12 +20,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_ships_sample_data_and_the_migrations(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    had_build_dir = (ROOT / "build").exists()
+    try:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "-q",
+                "-w",
+                str(tmp_path),
+                str(ROOT),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    finally:  # setuptools builds in the source tree: leave it as it was
+        if not had_build_dir:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("vaani_campaigns-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for sample in ("contacts.csv", "dnc.txt", "README.md", "__init__.py"):
