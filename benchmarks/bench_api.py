@@ -6,7 +6,7 @@
     HTTP/1.1 keep-alive client (so the figure is the server's, not the client's) and
     ``httpx.AsyncClient`` (what real clients use; on a busy 2-core machine httpx itself is
     often the bottleneck).
-(b) Client overhead: ``scheduler.client.VaaniClient`` versus a bare ``httpx.AsyncClient``
+(b) Client overhead: ``scheduler.providers.vaani.VaaniProvider`` versus a bare ``httpx.AsyncClient``
     loop (get, raise_for_status, .json()) on the same sandbox and endpoint, sequential (C=1)
     and concurrent (C=16). Wall time per request for both, and the client process's CPU time
     per request (the server runs in its own process, so the CPU our client adds is exactly
@@ -121,7 +121,7 @@ async def overhead_pair(
     base: str, endpoint: str, total: int, concurrency: int
 ) -> tuple[float, float, float, float]:
     """Per request: (bare wall, our wall, bare client CPU, our client CPU), seconds."""
-    from scheduler.client import VaaniClient
+    from scheduler.providers.vaani import VaaniProvider
 
     path = "/api/health" if endpoint == "health" else "/api/call-history"
     params = {} if endpoint == "health" else {"page": 1, "page_size": 50}
@@ -140,7 +140,7 @@ async def overhead_pair(
 
         await bare_factory()()  # warm the connection
         t_bare, c_bare = await _timed(bare_factory, total, concurrency)
-    async with VaaniClient(KEY, base, max_connections=50) as ours:
+    async with VaaniProvider(KEY, base, max_connections=50) as ours:
 
         def ours_factory() -> Op:
             if endpoint == "health":

@@ -1,7 +1,7 @@
 """Pacing benchmark of the rate limiter against the real sandbox (issue 4, "Pacing").
 
 Starts ``python -m campaigns sandbox --rate-limit 40/s [--no-rate-headers]`` on a loopback
-port, then drives N ``GET call-history`` requests through :class:`scheduler.client.VaaniClient`
+port, then drives N ``GET call-history`` requests through :class:`scheduler.providers.vaani.VaaniProvider`
 (its own tenacity retries included) gated by :class:`scheduler.ratelimit.RateLimiter`, from a
 few concurrent workers. One fresh sandbox per row. Prints, per row: what the limiter was told,
 whether the sandbox sent rate headers, successful requests per second (overall, and steady:
@@ -38,8 +38,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scheduler.client import VaaniClient
-from scheduler.errors import VaaniError
+from scheduler.errors import ProviderError
+from scheduler.providers.vaani import VaaniProvider
 from scheduler.ratelimit import RateLimiter
 
 STEADY_AFTER_S = 2.0
@@ -103,7 +103,7 @@ async def drive(base: str, api_key: str, gate: RateLimiter | None, n: int, worke
     failed = 0
     todo = iter(range(n))
 
-    async with VaaniClient(api_key, base, gate=gate) as client:
+    async with VaaniProvider(api_key, base, gate=gate) as client:
         await asyncio.sleep(1.1)  # the health probe used some of the allowance: let it refill
         start = time.monotonic()
 
@@ -113,7 +113,7 @@ async def drive(base: str, api_key: str, gate: RateLimiter | None, n: int, worke
                 try:
                     await client.call_history(page=1, page_size=10)
                     done.append(time.monotonic() - start)
-                except VaaniError:
+                except ProviderError:
                     failed += 1
 
         await asyncio.gather(*(worker() for _ in range(workers)))

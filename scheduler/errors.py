@@ -1,9 +1,11 @@
-"""What can go wrong when we talk to the Vaani API, as one exception tree.
+"""What can go wrong when we talk to a voice-AI provider's API, as one exception tree.
 
-Library errors (``httpx.*``) are converted where they enter our code (``scheduler.client``);
-nothing above the client ever sees them. The tree::
+Library errors (``httpx.*``) are converted where they enter our code
+(``scheduler.providers.http``); nothing above a provider ever sees them. The tree hangs under
+the product's root, ``CampaignsError``::
 
-    VaaniError                      root: every failure of a Vaani request
+    ProviderError (= VaaniError)    root: every failure of a provider request      exit 3
+    ├── ProviderConfigError         the key or base URL is unusable (refused at start) exit 1
     ├── NotSentError                the request certainly never reached the server (DNS,
     │                               connect error, connect timeout, pool timeout): safe to resend
     ├── AnswerLostError             the request was (or may have been) sent, the answer never
@@ -19,6 +21,7 @@ nothing above the client ever sees them. The tree::
         ├── RateLimitedError        429  not placed; carries retry_after (seconds)
         └── ServerError             5xx on a GET (on a POST it is an AnswerLostError)
 
+``VaaniError`` is the historical name of the root and stays an alias of it.
 ``AccountError`` groups 401/402/403: the ones that pause dispatch rather than fail a contact.
 No message, repr or attribute of these exceptions ever contains the API key.
 """
@@ -49,8 +52,8 @@ class RateLimitInfo:
         )
 
 
-class VaaniError(CampaignsError):
-    """A request to the Vaani API failed."""
+class ProviderError(CampaignsError):
+    """A request to a provider's API failed."""
 
     exit_code = 3
     #: HTTP status when the server answered, else None.
@@ -68,14 +71,34 @@ class VaaniError(CampaignsError):
 
     def user_message(self) -> str:
         """The line the command line prints for this error."""
-        return f"the Vaani API: {self}"
+        return f"the {self.provider_label} API: {self}"
+
+    #: Who answered, for :meth:`user_message` (set by the provider that raised it).
+    provider_label = "Vaani"
 
 
-class NotSentError(VaaniError):
+#: The historical name of the root: every ``except VaaniError`` keeps catching all of them.
+VaaniError = ProviderError
+
+
+class ProviderConfigError(ProviderError, ValueError):
+    """The provider's configuration (API key, base URL, ...) is unusable; nothing was sent.
+
+    Raised when a provider client is built, so that the daemon refuses to start rather than
+    failing every request. A ``ValueError`` too, as configuration errors were before.
+    """
+
+    exit_code = 1
+
+    def user_message(self) -> str:
+        return self.message
+
+
+class NotSentError(ProviderError):
     """The request never reached the server; resending it cannot duplicate anything."""
 
 
-class AnswerLostError(VaaniError):
+class AnswerLostError(ProviderError):
     """The request may have reached the server but its answer was lost.
 
     For trigger-call this means the call may have been placed: never resend blindly,
@@ -83,11 +106,11 @@ class AnswerLostError(VaaniError):
     """
 
 
-class ProtocolError(VaaniError):
+class ProtocolError(ProviderError):
     """The server's answer could not be understood (not JSON, missing call_id, ...)."""
 
 
-class APIStatusError(VaaniError):
+class APIStatusError(ProviderError):
     """The server answered with an error status."""
 
     def __init__(

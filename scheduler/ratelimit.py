@@ -1,4 +1,5 @@
-"""One rate limiter per API key, shared by dispatch and polling, that learns the server's limit.
+"""One rate limiter per (provider, API key), shared by dispatch and polling, that learns the
+server's limit. :class:`LimiterRegistry` hands out that one limiter per pair.
 
 :class:`RateLimiter` implements the client's :class:`~scheduler.client.RequestGate`:
 ``await acquire(kind)`` before every HTTP attempt, ``observe(kind, status, rate)`` after it.
@@ -38,6 +39,7 @@ The clock, the sleep and the random source are injectable for deterministic test
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import itertools
 import math
@@ -352,3 +354,42 @@ class RateLimiter:
         self._cap = min(self.ceiling, max(MIN_RATE, self._header_limit / self._period_s))
         if jump or self._rate > self._cap:
             self._rate = self._cap
+
+
+class LimiterRegistry:
+    """Hands out one :class:`RateLimiter` per (provider name, API key).
+
+    A provider's plan limits each key, so two campaigns on one key share a limiter and two
+    keys (or the same key string at two providers) do not. The key itself is never kept: the
+    registry indexes by its SHA-256 digest, and neither the registry nor its limiters show a
+    key in an attribute or repr. ``factory`` builds a limiter for a new pair (tests pass
+    one with a fake clock).
+    """
+
+    def __init__(self, factory: Callable[[float], RateLimiter] = RateLimiter) -> None:
+        self._factory = factory
+        self._limiters: dict[tuple[str, str], RateLimiter] = {}
+
+    @staticmethod
+    def _index(provider: str, api_key: str) -> tuple[str, str]:
+        return provider, hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get(self, provider: str, api_key: str, *, rate: float) -> RateLimiter:
+        """The limiter of ``(provider, api_key)``, built at ``rate`` requests per second the
+        first time (a later ``rate`` for the same pair is ignored: the first one set it)."""
+        index = self._index(provider, api_key)
+        limiter = self._limiters.get(index)
+        if limiter is None:
+            limiter = self._limiters[index] = self._factory(rate)
+        return limiter
+
+    def providers(self) -> dict[str, int]:
+        """How many keys have a limiter, per provider (for logs)."""
+        counts: Counter[str] = Counter(provider for provider, _ in self._limiters)
+        return dict(counts)
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def __repr__(self) -> str:
+        return f"LimiterRegistry({len(self._limiters)} limiters)"

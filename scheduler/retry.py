@@ -1,4 +1,4 @@
-"""Per-request retries of the Vaani client: which errors are temporary, how long to wait.
+"""Per-request retries of the provider clients: which errors are temporary, how long to wait.
 
 All tenacity settings live here, built from one frozen :class:`RetryPolicy`. Only a named set
 of temporary errors is retried:
@@ -47,7 +47,7 @@ from tenacity.wait import wait_base
 
 from scheduler.errors import AnswerLostError, NotSentError, RateLimitedError, ServerError
 
-log = logging.getLogger("scheduler.client")
+log = logging.getLogger("vaani.client")
 
 Sleep = Callable[[float], Awaitable[None]]
 

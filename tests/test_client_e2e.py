@@ -33,7 +33,6 @@ from scheduler.errors import (
     RateLimitInfo,
     ServerError,
 )
-from scheduler.sync_client import check_key
 
 Factory = Callable[..., Any]
 FAST = RetryPolicy(max_attempts=4, max_total_s=30, backoff_base_s=0.01, backoff_max_s=0.05)
@@ -123,9 +122,14 @@ def test_wrong_key_raises_authentication_error_and_places_nothing(
     assert wrong not in caplog.text
     assert sandbox.calls() == []
     assert sandbox.stats()["requests"].get("trigger-call") == 1  # not resent
-    with pytest.raises(AuthenticationError):
-        check_key(wrong, sandbox.base_url)
-    assert check_key(sandbox.api_key, sandbox.base_url)["key_ok"] is True
+
+    async def history(key: str) -> Any:
+        async with VaaniClient(key, sandbox.base_url, retry=FAST) as client:
+            return await client.call_history(page=1, page_size=1)
+
+    with pytest.raises(AuthenticationError):  # reads are refused too: the key is wrong
+        run(history(wrong))
+    assert run(history(sandbox.api_key)).records == []  # the right key reads the history
 
 
 # --------------------------------------------------------------------------- faults

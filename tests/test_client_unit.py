@@ -36,7 +36,6 @@ from scheduler.errors import (
     VaaniError,
     ValidationError,
 )
-from scheduler.sync_client import check_key
 
 KEY = "sk-live-7Hq2ZpX9wV4mB1nC"
 BASE = "http://vaani.test"
@@ -563,10 +562,10 @@ def test_the_key_never_appears_in_errors_or_logs(
 
 
 def test_one_debug_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="scheduler.client")
+    caplog.set_level(logging.DEBUG, logger="vaani.client")
     rec = Recorder(httpx.Response(503), ok({"status": "healthy"}))
     call(client_for(rec), "health")
-    lines = [r.getMessage() for r in caplog.records if r.name == "scheduler.client"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "vaani.client"]
     requests = [line for line in lines if line.startswith("GET /api/health -> ")]
     assert len(requests) == 2
     assert requests[0].startswith("GET /api/health -> 503 in ") and requests[0].endswith(" ms")
@@ -607,26 +606,3 @@ def test_base_url_trailing_slash_is_ignored() -> None:
 def test_retry_policy_validates(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         RetryPolicy(**kwargs)
-
-
-# --------------------------------------------------------------------------- the sync face
-
-
-def test_check_key_proves_the_key_with_one_history_page() -> None:
-    rec = Recorder(
-        ok({"status": "healthy"}),
-        ok({"data": [], "pagination": {"total": 12}}, headers={"X-RateLimit-Limit": "10"}),
-    )
-    info = check_key(KEY, BASE, transport=httpx.MockTransport(rec))
-    assert [r.url.path for r in rec.requests] == ["/api/health", "/api/call-history"]
-    assert dict(rec.requests[1].url.params) == {"page": "1", "page_size": "1"}
-    assert info["key_ok"] is True and info["history_total"] == 12
-    assert info["rate_limit"]["limit"] == 10
-    assert KEY not in json.dumps(info)
-
-
-def test_check_key_raises_authentication_error_for_a_wrong_key() -> None:
-    rec = Recorder(ok({"status": "healthy"}), httpx.Response(401, json={"detail": "bad key"}))
-    with pytest.raises(AuthenticationError, match="bad key"):
-        check_key(KEY, BASE, transport=httpx.MockTransport(rec))
-    assert len(rec.requests) == 2

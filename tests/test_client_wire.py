@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.errors import RateLimitInfo
+from scheduler.providers.base import Direction
 from scheduler.wire import (
     EPOCH_THRESHOLD,
     WireError,
@@ -59,6 +60,7 @@ RECORD_KEYS = [
     "contact_number",
     "agent_id",
     "created_at",
+    "call_type",
 ]
 records = st.dictionaries(
     st.sampled_from(RECORD_KEYS) | st.text(max_size=8), json_values, max_size=8
@@ -181,6 +183,13 @@ def test_parse_record_never_crashes_and_keeps_the_raw_record(data: dict[str, Any
     assert rec.created_at is None or rec.created_at.tzinfo is UTC
     assert rec.duration_ms is None or (rec.duration_ms >= 0 and math.isfinite(rec.duration_ms))
     assert rec.status is None or rec.status == rec.status.lower()
+    # the neutral fields of the provider interface
+    assert rec.direction in set(Direction)
+    if rec.direction is not Direction.UNKNOWN:
+        assert str(data["call_type"]).strip().lower() == rec.direction.value
+    assert (rec.raw_status is None) == (rec.status is None)
+    assert rec.raw_status is None or rec.raw_status.lower() == rec.status
+    assert rec.client_ref is None
 
 
 @PROPS
@@ -208,6 +217,11 @@ def test_parse_history_returns_a_page_or_raises_wire_error(data: Any) -> None:
     assert len(page.records) <= len(data.get("data", []))
     assert page.page >= 1 and page.page_size >= 1
     assert page.total is None or page.total >= 0
+    neutral = page.to_page()
+    assert list(neutral.records) == page.records and neutral.is_last == page.is_last
+    assert neutral.served_size is None or isinstance(neutral.served_size, int)
+    if not data.get("data"):  # an empty page ends the history, whatever the pagination
+        assert neutral.is_last
 
 
 @pytest.mark.parametrize(
@@ -235,6 +249,9 @@ def test_parse_details_returns_details_or_raises_wire_error(data: Any) -> None:
     assert isinstance(details.entity, dict)
     assert details.call_id
     assert details.raw is data
+    outcome = details.to_outcome()
+    assert outcome.call_id == details.call_id and outcome.entities == details.entity
+    assert (outcome.raw_status is None) == (details.status is None)
 
 
 def test_details_entity_as_json_string() -> None:

@@ -22,7 +22,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scheduler.errors import RateLimitInfo
-from scheduler.ratelimit import DECREASE_FACTOR, DEEPEST_CUT, FLOOR_SHARE, RateLimiter, parse_rate
+from scheduler.ratelimit import (
+    DECREASE_FACTOR,
+    DEEPEST_CUT,
+    FLOOR_SHARE,
+    LimiterRegistry,
+    RateLimiter,
+    parse_rate,
+)
 
 NO_INFO = RateLimitInfo()
 
@@ -540,3 +547,40 @@ async def test_stray_429s_at_low_demand_never_starve_the_limiter() -> None:
         vt.now += 0.1
         lim.observe("dispatch", 200, NO_INFO)
     assert lim.current_rate > low + 10
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_hands_out_one_limiter_per_provider_and_key() -> None:
+    registry = LimiterRegistry()
+    a = registry.get("vaani", "key-aaaa-1111", rate=5.0)
+    assert registry.get("vaani", "key-aaaa-1111", rate=50.0) is a  # the first rate set it
+    assert a.ceiling == 5.0
+    b = registry.get("vaani", "key-bbbb-2222", rate=5.0)
+    c = registry.get("vaniagent", "key-aaaa-1111", rate=2.0)  # same key string, other provider
+    assert len({id(a), id(b), id(c)}) == 3
+    assert len(registry) == 3
+    assert registry.providers() == {"vaani": 2, "vaniagent": 1}
+
+
+def test_registry_never_keeps_the_key_visible() -> None:
+    key = "sk-live-registry-secret-9f8e"
+    registry = LimiterRegistry()
+    limiter = registry.get("vaani", key, rate=1.0)
+    shown = [repr(registry), repr(limiter), repr(vars(registry)), repr(limiter.stats())]
+    shown += [repr(k) for k in registry._limiters]
+    assert all(key not in text for text in shown)
+
+
+def test_registry_builds_limiters_with_its_factory() -> None:
+    built: list[float] = []
+
+    def factory(rate: float) -> RateLimiter:
+        built.append(rate)
+        return RateLimiter(rate, adaptive=False)
+
+    registry = LimiterRegistry(factory)
+    registry.get("vaani", "k-1234", rate=3.0)
+    registry.get("vaani", "k-1234", rate=3.0)
+    assert built == [3.0]

@@ -3,17 +3,21 @@
 Starts the sandbox on a free loopback port (no real phone is ever called), imports
 ``sample_data/contacts.csv`` (with ``sample_data/dnc.txt`` as the do-not-call list) into a fresh
 SQLite file, runs the daemon until every contact is finished with a live progress line, prints
-the campaign summary and writes the report CSV. Nothing needs configuring.
+the campaign summary and writes the report CSV. Nothing needs configuring, and nothing needs the
+source tree: the sample files are package data (the ``sample_data`` package), found with
+``importlib.resources``, so the demo works from a plain ``pip install .`` in any directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import click
@@ -21,8 +25,23 @@ import click
 from campaigns.cli.common import AppContext, pass_app
 from campaigns.errors import UserError
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_PACKAGE = "sample_data"
 DEMO_KEY = "demo-sandbox-key"
+
+
+#: The source tree's copy, for an editable install made before ``sample_data`` was a package
+#: (its import finder knows only the packages that existed then) until it is reinstalled.
+SOURCE_SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+def sample_file(stack: contextlib.ExitStack, name: str) -> Path:
+    """A real path to the shipped sample file ``name``, valid until ``stack`` closes (a
+    zipped install would extract it to a temporary file)."""
+    try:
+        resource = files(SAMPLE_PACKAGE) / name
+    except ModuleNotFoundError:
+        return SOURCE_SAMPLES / name
+    return stack.enter_context(as_file(resource))
 
 
 def _start_sandbox(seed: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -108,8 +127,9 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
     from storage.migrate import upgrade
 
     console = Console(stderr=True)
-    csv_path = csv_path or SAMPLE_DIR / "contacts.csv"
-    dnc_path = SAMPLE_DIR / "dnc.txt"
+    samples = contextlib.ExitStack()
+    csv_path = csv_path or sample_file(samples, "contacts.csv")
+    dnc_path = sample_file(samples, "dnc.txt")
     if not csv_path.exists():
         raise UserError(f"no contacts file at {csv_path}: pass --csv FILE")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +137,7 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
     engine = make_engine(db_url)
     upgrade(engine)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
+    with samples, tempfile.TemporaryDirectory() as tmp:
         proc, base_url = _start_sandbox(seed, Path(tmp))
         try:
             console.print(f"[bold]1.[/] sandbox of the Vaani API at {base_url} (no real calls)")

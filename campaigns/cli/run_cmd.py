@@ -139,10 +139,14 @@ def run(
     from scheduler.daemon import DaemonSettings, run_daemon
     from scheduler.logs import setup_logging
     from scheduler.progress import ProgressLine
+    from scheduler.providers import DEFAULT_PROVIDER, check_config
     from scheduler.ratelimit import parse_rate
 
     if not api_key:
         raise UserError("no API key: pass --api-key or set VAANI_API_KEY")
+    # refuse a key no request could carry (whitespace, non-ASCII, ...) here, in one line,
+    # rather than let every request fail; ProviderConfigError never echoes the key
+    check_config(DEFAULT_PROVIDER, api_key=api_key, base_url=base_url)
     try:
         rate = parse_rate(rate_limit)
     except ValueError as exc:

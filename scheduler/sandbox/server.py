@@ -3,6 +3,9 @@
 ``serve(config)`` binds the socket itself (so ``--port 0`` can report the port it got), prints
 ``sandbox listening on http://HOST:PORT`` once requests are accepted, writes the same URL to
 ``--ready-file`` when asked, and returns after SIGTERM or SIGINT (the CLI then exits 0).
+
+uvicorn and the app (Starlette) are imported when :func:`serve` runs, not with this module:
+the sandbox is a test tool, and nothing else in the product should pay for its server.
 """
 
 from __future__ import annotations
@@ -14,19 +17,25 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-import uvicorn
-
-from scheduler.sandbox.app import build_app
 from scheduler.sandbox.config import SandboxConfig
 
+if TYPE_CHECKING:
+    import uvicorn
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises the signal it caught after shutting down; we just stop (exit 0)."""
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    """A uvicorn server that, after shutting down on a signal, just stops (exit 0) instead of
+    re-raising the signal it caught as uvicorn does."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return _Server(config)
 
 
 class _QuietDrops(logging.Filter):
@@ -55,14 +64,18 @@ def bind(host: str, port: int) -> socket.socket:
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop is in uvicorn[standard]
+    except ImportError:  # uvloop comes with the `sandbox` extra (uvicorn[standard])
         return None
     return uvloop.new_event_loop
 
 
 async def _serve(config: SandboxConfig, sock: socket.socket) -> None:
+    import uvicorn
+
+    from scheduler.sandbox.app import build_app
+
     app = build_app(config)
-    server = _Server(
+    server = _server(
         uvicorn.Config(
             app,
             log_level="warning",

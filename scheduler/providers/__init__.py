@@ -1,0 +1,54 @@
+"""Voice-AI providers behind one interface (:mod:`scheduler.providers.base`).
+
+* ``base``: the :class:`CallProvider` protocol and the neutral values it takes and returns;
+* ``registry``: the providers by name, and :func:`make_provider`;
+* ``config``: a provider's validated connection settings;
+* ``http``: the HTTP core every provider client is built on (gate, retries, error mapping);
+* ``wire_common``: parsing rules every provider's wire shares;
+* ``vaani`` and ``vaani_wire``: Vaani (``X-API-Key``, newest-first call history).
+
+Only this package knows a provider's wire; the dispatcher, poller and reconciler see the
+interface and its :class:`Capabilities`.
+"""
+
+from scheduler.providers.base import (
+    CallOutcome,
+    CallPage,
+    CallProvider,
+    CallQuery,
+    CallRecord,
+    Capabilities,
+    DialRequest,
+    Direction,
+    ListedCall,
+    Listing,
+    PlacedCall,
+)
+from scheduler.providers.registry import (
+    DEFAULT_PROVIDER,
+    PROVIDERS,
+    ProviderSpec,
+    check_config,
+    make_provider,
+    provider_spec,
+)
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "PROVIDERS",
+    "CallOutcome",
+    "CallPage",
+    "CallProvider",
+    "CallQuery",
+    "CallRecord",
+    "Capabilities",
+    "DialRequest",
+    "Direction",
+    "ListedCall",
+    "Listing",
+    "PlacedCall",
+    "ProviderSpec",
+    "check_config",
+    "make_provider",
+    "provider_spec",
+]

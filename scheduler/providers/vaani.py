@@ -1,0 +1,301 @@
+"""Vaani behind the provider interface: the async client of the Vaani External API.
+
+Wire-identical to the official ``vaani-sdk`` 0.3.1 for the five endpoints the scheduler needs
+(health, trigger-call, call-history, call details, transcript), but unlike it the client keeps
+the rate-limit headers and tells *not sent* (safe to resend) from *answer lost* (the call may
+have been placed). Usage::
+
+    async with VaaniProvider(api_key, gate=limiter) as vaani:
+        placed = await vaani.place_call(DialRequest(agent_id="sales", phone_e164="+14155550100",
+                                                    name="Ada", metadata={"order": "A-17"}))
+        page = await vaani.list_calls(page=1, page_size=100)
+
+:class:`VaaniProvider` implements :class:`~scheduler.providers.base.CallProvider`
+(``place_call``, ``list_calls``, ``find_calls``, ``outcome``) on top of Vaani's own endpoint
+methods (``trigger_call``, ``call_history``, ``call_details``, ``transcript``, ``health``),
+which stay public for the tests and the benchmarks. Requests go through
+:class:`~scheduler.providers.http.HttpCore`; the key travels in the ``X-API-Key`` header only
+(:class:`VaaniAuth`) and is redacted from every message, log line and repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from scheduler.errors import RateLimitInfo
+from scheduler.logs import REDACTED
+from scheduler.providers.base import (
+    CallOutcome,
+    CallPage,
+    CallQuery,
+    CallRecord,
+    Capabilities,
+    DialRequest,
+    Listing,
+    PlacedCall,
+)
+from scheduler.providers.config import ProviderConfig
+from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.vaani_wire import (
+    PAGE_SIZE_MAX,
+    CallDetails,
+    HistoryPage,
+    TriggerResult,
+    clamp_page_size,
+    error_detail,
+    parse_details,
+    parse_history,
+    parse_rate_info,
+    parse_transcript,
+    parse_trigger,
+)
+from scheduler.retry import RetryPolicy, Sleep
+
+NAME = "vaani"
+DEFAULT_BASE_URL = "https://api.vaanivoice.ai"
+TRIGGER_PATH = "/api/trigger-call/"
+DEFAULT_RETRY = RetryPolicy()
+CAPABILITIES = Capabilities(
+    pushes_events=False,
+    idempotency_key=False,
+    client_reference=False,
+    listing=Listing.NEWEST_FIRST_PAGES,
+    max_page_size=PAGE_SIZE_MAX,
+    transcript_in_outcome=True,
+)
+
+
+class VaaniAuth(httpx.Auth):
+    """Vaani's authentication: the key in the ``X-API-Key`` header of every request."""
+
+    def __init__(self, api_key: str) -> None:
+        self._key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign ``request`` (httpx calls this once per request)."""
+        request.headers["X-API-Key"] = self._key
+        yield request
+
+    def __repr__(self) -> str:
+        return f"VaaniAuth(api_key='{REDACTED}')"
+
+
+def _rate_info(headers: httpx.Headers) -> RateLimitInfo:
+    return parse_rate_info(headers)
+
+
+class VaaniProvider:
+    """The Vaani API as a :class:`~scheduler.providers.base.CallProvider`."""
+
+    name = NAME
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        gate: RequestGate | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 50,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        """Validate the configuration and build the connection pool (no request is made).
+
+        Raises :class:`~scheduler.errors.ProviderConfigError` (a ``ValueError``) for a key
+        no request could carry or a base URL that is not http(s). ``timeout`` is per attempt
+        (a float sets every phase; pass ``httpx.Timeout`` to set a short read timeout, for
+        example). ``gate`` paces and observes every attempt (the scheduler's rate limiter);
+        ``transport`` replaces the network (tests); ``sleep`` is how retry waits are slept.
+        """
+        config = ProviderConfig(
+            provider=NAME,
+            api_key=api_key,
+            base_url=base_url,
+            label="Vaani",
+            key_env="VAANI_API_KEY",
+        )
+        self._auth = VaaniAuth(config.api_key)
+        self._core = HttpCore(
+            config,
+            auth=self._auth,
+            rate_info=_rate_info,
+            error_detail=error_detail,
+            timeout=timeout,
+            retry=retry,
+            gate=gate,
+            transport=transport,
+            max_connections=max_connections,
+            sleep=sleep,
+        )
+        self.base_url = config.base_url
+
+    # ------------------------------------------------------------------ the interface
+
+    @property
+    def auth(self) -> httpx.Auth:
+        """The ``X-API-Key`` signer."""
+        return self._auth
+
+    @property
+    def gate(self) -> RequestGate:
+        """What paces every attempt."""
+        return self._core.gate
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The per-request retry policy."""
+        return self._core.retry
+
+    @property
+    def last_rate(self) -> RateLimitInfo:
+        """The rate-limit headers of the latest response (empty until one arrives)."""
+        return self._core.last_rate
+
+    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
+        """``Retry-After`` and ``X-RateLimit-Limit/Remaining/Reset``."""
+        return parse_rate_info(headers)
+
+    async def place_call(self, request: DialRequest) -> PlacedCall:
+        """Place ``request`` with trigger-call (Vaani takes no client reference)."""
+        result = await self.trigger_call(
+            agent_id=request.agent_id,
+            contact_number=request.phone_e164,
+            name=request.name,
+            metadata=request.metadata,
+            voice=request.voice,
+            outbound_number=request.caller_id,
+            extra=request.options or None,
+        )
+        return PlacedCall(call_id=result.call_id, raw=result.raw)
+
+    async def list_calls(self, *, page: int, page_size: int) -> CallPage:
+        """One page of the call history, newest first."""
+        return (await self.call_history(page=page, page_size=page_size)).to_page()
+
+    async def find_calls(self, query: CallQuery, *, max_pages: int = 10) -> list[CallRecord]:
+        """Pages the history newest first until it reaches calls older than
+        ``query.earliest`` (or its end); returns the matching records oldest first."""
+        found: list[CallRecord] = []
+        for page_no in range(1, max_pages + 1):
+            page = await self.call_history(page=page_no, page_size=PAGE_SIZE_MAX)
+            older = False
+            for record in page.records:
+                if query.matches(record):
+                    found.append(record)
+                if record.created_at is not None and record.created_at < query.earliest:
+                    older = True
+            if older or page.is_last:
+                break
+        found.reverse()
+        return found
+
+    async def outcome(self, call_id: str) -> CallOutcome:
+        """The call's details (the transcript comes with them)."""
+        return (await self.call_details(call_id)).to_outcome()
+
+    # ------------------------------------------------------------------ Vaani's endpoints
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /api/health``: ``{"status": "healthy", ...}``. Does not prove the key."""
+        data = await self._core.call("GET", "/api/health", kind="poll")
+        if not isinstance(data, dict):
+            raise self._core.protocol(
+                "GET", "/api/health", "health answered something not an object"
+            )
+        return data
+
+    async def trigger_call(
+        self,
+        *,
+        agent_id: str,
+        contact_number: str,
+        name: str,
+        metadata: Mapping[str, Any] | None = None,
+        voice: str | None = None,
+        outbound_number: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> TriggerResult:
+        """``POST /api/trigger-call/``: place one phone call; resent only if certainly unplaced.
+
+        ``extra`` keys (``sip_trunk_id``, ``test_mode``, ``dnd_check_skipped``, ...) are merged
+        into the body. Raises :class:`AnswerLostError` (incl. :class:`AmbiguousServerError`)
+        when the call may have been placed, :class:`RateLimitedError` when a 429 asks to wait
+        longer than the policy allows, and :class:`ProtocolError` when a success answer has no
+        call id (the call was most likely placed: reconcile it like a lost answer).
+        """
+        body: dict[str, Any] = {
+            "agent_id": agent_id,
+            "medium": "telephony",
+            "contact_number": contact_number,
+            "name": name,
+            "metadata": dict(metadata or {}),
+        }
+        if voice:
+            body["voice"] = voice
+        if outbound_number is not None:
+            body["outbound_number"] = outbound_number
+        if extra:
+            body.update(extra)
+        data = await self._core.call("POST", TRIGGER_PATH, kind="dispatch", json=body)
+        return self._core.parse("POST", TRIGGER_PATH, parse_trigger, data)
+
+    async def call_history(self, page: int = 1, page_size: int = 50) -> HistoryPage:
+        """``GET /api/call-history``: one page, newest first (page 1-based, size 1..200)."""
+        page = max(1, int(page))
+        size = clamp_page_size(page_size)
+        path = "/api/call-history"
+        params = {"page": page, "page_size": size}
+        data = await self._core.call("GET", path, kind="poll", params=params)
+        return self._core.parse(
+            "GET", path, lambda d: parse_history(d, page=page, page_size=size), data
+        )
+
+    async def call_details(self, call_id: str) -> CallDetails:
+        """``GET /api/call_details/{call_id}``: outcome, summary, extracted entities."""
+        path = f"/api/call_details/{_segment(call_id)}"
+        data = await self._core.call("GET", path, kind="poll")
+        return self._core.parse("GET", path, lambda d: parse_details(d, call_id=call_id), data)
+
+    async def transcript(self, call_id: str) -> Any:
+        """``GET /api/transcript/{call_id}``: the transcript as the API sends it."""
+        path = f"/api/transcript/{_segment(call_id)}"
+        return parse_transcript(await self._core.call("GET", path, kind="poll"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __repr__(self) -> str:
+        return f"VaaniProvider(base_url={self._core.redact(self.base_url)!r}, api_key='{REDACTED}')"
+
+    async def __aenter__(self) -> VaaniProvider:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._core.aclose()
+
+
+def _segment(call_id: str) -> str:
+    if not isinstance(call_id, str) or not call_id:
+        raise ValueError("call_id must be a non-empty string")
+    return quote(call_id, safe="")
+
+
+#: The name the engine used before the provider interface; the same class.
+VaaniClient = VaaniProvider
