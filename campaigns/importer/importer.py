@@ -72,7 +72,7 @@ class ImportOptions:
     workers: int | None = None  # processes for the per-row work; None: decide by file size
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ImportStats:
     """What became of the rows, and where the time went (seconds)."""
 
@@ -112,6 +112,35 @@ class ImportStats:
         }
 
 
+@dataclass(kw_only=True)
+class _Tally:
+    """The counts while the rows go by (mutable; frozen into :class:`ImportStats`)."""
+
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    suppressed: int = 0
+    blank: int = 0
+    dnc_numbers: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def freeze(self, dnc_rejected: list[DncRejected]) -> ImportStats:
+        return ImportStats(
+            rows=self.rows,
+            imported=self.imported,
+            duplicates=self.duplicates,
+            invalid=self.invalid,
+            suppressed=self.suppressed,
+            blank=self.blank,
+            dnc_numbers=self.dnc_numbers,
+            dnc_rejected=dnc_rejected,
+            by_reason=self.by_reason,
+            timings=self.timings,
+        )
+
+
 def create_campaign(
     engine: Engine,
     csv_path: Path,
@@ -141,13 +170,12 @@ def create_campaign(
     )
     with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
         campaign_id = tx.create_campaign(new)
-        stats = _import(
+        tally = _import(
             tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
         )
-        stats.dnc_rejected = dnc_rejected
+        stats = tally.freeze(dnc_rejected)
         tx.record_import_stats(campaign_id, stats.counts())
-    stats.rejects_written = rejects.count if rejects is not None else 0
-    return campaign_id, stats
+    return campaign_id, replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
 
 def add_contacts(
@@ -172,12 +200,11 @@ def add_contacts(
     parser = _parser(options.region)
     dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
     with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
-        stats = _import(
+        tally = _import(
             tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
         )
-        stats.dnc_rejected = dnc_rejected
-    stats.rejects_written = rejects.count if rejects is not None else 0
-    return stats
+    stats = tally.freeze(dnc_rejected)
+    return replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
 
 def _parser(region: str | None) -> PhoneParser:
@@ -231,8 +258,8 @@ def _import(
     dnc: list[str],
     fmt: CsvFormat,
     cmap: ColumnMap,
-) -> ImportStats:
-    stats = ImportStats()
+) -> _Tally:
+    stats = _Tally()
     timings = {"read+map": 0.0, "rows": 0.0, "insert": 0.0}
     policy = _campaign_policy(tx.campaign(campaign_id))
     if dnc:

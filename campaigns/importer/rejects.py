@@ -52,11 +52,11 @@ def open_rejects(path: Path | None, headers: list[str]) -> Iterator[RejectsWrite
     if path is None:
         yield None
         return
-    try:
-        output = atomic_output(path)
-        stream = output.__enter__()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write the rejects file here ({exc.strerror}).") from None
     with contextlib.ExitStack() as stack:
-        stack.push(output)
+        try:
+            stream = stack.enter_context(atomic_output(path))
+        except OSError as exc:
+            raise UserError(
+                f"{path}: cannot write the rejects file here ({exc.strerror})."
+            ) from None
         yield RejectsWriter(stream, headers)
