@@ -16,7 +16,7 @@ is ``BEGIN IMMEDIATE``) for longer than one page. Pages are consistent on their 
 contact the daemon updates during an export shows whichever state it had when its page was
 read.
 
-Formatting rows is CPU-bound Python, so a large campaign (``PARALLEL_MIN_CONTACTS``) is cut
+Formatting rows is CPU-bound Python, so a large campaign (``report_options.PARALLEL_MIN_CONTACTS``) is cut
 into equal spans of row numbers, each written to a part file by its own forked process, and
 the parts are appended in order: two cores, about twice the rate, the same bytes.
 
@@ -43,18 +43,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from campaigns.atomic_output import atomic_output
 from campaigns.csvsafe import safe_row
 from campaigns.errors import UserError
+from campaigns.report_options import ReportOptions, check_filters, report_options
 from campaigns.report_pages import attempt_cells, contact_cells
 from storage import reports
 from storage.engine import Engine, make_engine, reading
 from storage.reports import WHOLE, PageFilter, Span
-from storage.states import AttemptState, ContactState, Outcome
 
 #: The columns that follow the original ones in the contact report.
 CONTACT_COLUMNS = (
@@ -83,29 +82,18 @@ ATTEMPT_COLUMNS = (
     "duration_s",
     "summary",
 )
+__all__ = [
+    "ReportOptions",
+    "ReportResult",
+    "ReportWritten",
+    "export_report",
+    "report_columns",
+    "report_options",
+    "write_report",
+]
 ENTITY_PREFIX = "entity."
 #: Prefix given to one of our columns whose name an original header already uses.
 CLASH_PREFIX = "vaani_"
-PAGE_SIZE = 5000
-PARALLEL_MIN_CONTACTS = 200_000
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReportOptions:
-    """What to export. Filters apply to the rows written: contact states and outcomes for the
-    contact report, attempt states and outcomes for ``attempts=True``."""
-
-    attempts: bool = False
-    states: frozenset[str] = frozenset()
-    outcomes: frozenset[str] = frozenset()
-    columns: tuple[str, ...] | None = None  # choose and order; None = all
-    since: datetime | None = None  # aware; rows updated or attempted at or after
-    bom: bool = True
-    page_size: int = PAGE_SIZE
-    #: processes that format rows; None: 2 on a multi-core machine (one if a single core)
-    workers: int | None = None
-    #: below this many contacts in the campaign, one process does it all
-    parallel_min_contacts: int = PARALLEL_MIN_CONTACTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,7 +186,7 @@ def _export(
     engine: Engine, campaign_id: int, binary: BinaryIO, options: ReportOptions, scratch: Path
 ) -> tuple[int, list[str]]:
     """Header, then the rows: in this process, or in parts by worker processes."""
-    _check_filters(options)
+    check_filters(options)
     layout = _layout(engine, campaign_id, attempts=options.attempts)
     spans = _spans(engine, campaign_id, options)
     idx = _pick(layout.headers, options.columns)
@@ -360,21 +348,3 @@ def _pick(headers: list[str], wanted: Sequence[str] | None) -> list[int] | None:
             f"Available: {', '.join(headers)}"
         )
     return [index[w] for w in wanted]
-
-
-def _check_filters(options: ReportOptions) -> None:
-    valid_states = {s.value for s in (AttemptState if options.attempts else ContactState)}
-    what = "attempt" if options.attempts else "contact"
-    bad = sorted(options.states - valid_states)
-    if bad:
-        raise UserError(
-            f"unknown {what} state(s) for --state: {', '.join(bad)}. "
-            f"Valid: {', '.join(sorted(valid_states))}"
-        )
-    valid_outcomes = {o.value for o in Outcome}
-    bad = sorted(options.outcomes - valid_outcomes)
-    if bad:
-        raise UserError(
-            f"unknown outcome(s) for --outcome: {', '.join(bad)}. "
-            f"Valid: {', '.join(sorted(valid_outcomes))}"
-        )

@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
-from campaigns.policy import parse_duration
 from campaigns.services.create import (
-    MIN_RETRY_DELAY,
     CampaignSpec,
     CreatedCampaign,
     check_campaign,
+    parse_min_retry_delay,
 )
 from storage.states import CampaignStatus
 
@@ -35,13 +33,7 @@ MIN_RETRY_DELAY_ENV = "VAANI_MIN_RETRY_DELAY"
 
 
 def _min_retry_delay() -> timedelta:
-    value = os.environ.get(MIN_RETRY_DELAY_ENV)
-    if not value:
-        return MIN_RETRY_DELAY
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise UserError(f"{MIN_RETRY_DELAY_ENV}: {exc}") from None
+    return parse_min_retry_delay(os.environ.get(MIN_RETRY_DELAY_ENV), source=MIN_RETRY_DELAY_ENV)
 
 
 @click.command()

@@ -12,7 +12,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,24 +20,7 @@ import click
 from campaigns.atomic_output import atomic_output
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.errors import UserError
-from campaigns.report import ReportOptions, write_report
-
-
-def _split(values: tuple[str, ...]) -> frozenset[str]:
-    """Repeatable options that also accept comma-separated lists."""
-    return frozenset(v.strip() for value in values for v in value.split(",") if v.strip())
-
-
-def parse_since(value: str) -> datetime:
-    """An ISO 8601 date or time; without an offset it is taken as UTC."""
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(
-            f"--since {value!r} is not an ISO 8601 date or time "
-            "(e.g. 2026-11-23, 2026-11-23T14:00, 2026-11-23T14:00:00+05:30)"
-        ) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+from campaigns.report import report_options, write_report
 
 
 @contextmanager
@@ -137,12 +119,12 @@ def report(
     included with their reason. Cells that a spreadsheet would run as a formula are prefixed
     with a single quote; phone numbers and plain numbers are left intact.
     """
-    options = ReportOptions(
+    options = report_options(
         attempts=attempts,
-        states=_split(states),
-        outcomes=_split(outcomes),
-        columns=tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else None,
-        since=parse_since(since) if since else None,
+        states=states,
+        outcomes=outcomes,
+        columns=columns,
+        since=since,
         bom=not no_bom,
     )
     engine = app.engine()

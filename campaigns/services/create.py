@@ -73,6 +73,17 @@ class CreatedCampaign:
     stats: ImportStats
 
 
+def parse_min_retry_delay(value: str | None, *, source: str) -> timedelta:
+    """The retry-delay floor a test rig asks for (``source`` names where it came from, e.g.
+    an environment variable); :data:`MIN_RETRY_DELAY` when ``value`` is empty."""
+    if not value:
+        return MIN_RETRY_DELAY
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
 def _zone(value: str | None) -> str | None:
     if not value:
         return None
