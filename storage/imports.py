@@ -41,11 +41,12 @@ CONTACT_COLUMNS = (
 
 @dataclass(frozen=True, kw_only=True)
 class NewCampaign:
-    """The values of a campaign row about to be created (the model's defaults elsewhere)."""
+    """The values of a campaign row about to be created. A field left None takes the
+    column's default in ``storage.models.Campaign`` (or NULL)."""
 
     name: str
     agent_id: str
-    status: str = "running"
+    status: str | None = None  # the column default: draft
     window_start: str = "09:00"
     window_end: str = "20:00"
     days: str = "mon,tue,wed,thu,fri,sat"
@@ -55,8 +56,13 @@ class NewCampaign:
     end_at: datetime | None = None
     max_attempts: int = 3
     retry_delay_s: int = 7200
+    retry_delays: dict[str, int] | None = None
+    redial_voicemail: bool | None = None
+    daily_cap_per_number: int | None = None
     outbound_number: str | None = None
     voice: str | None = None
+    call_options: dict[str, Any] | None = None
+    opt_out_entities: list[str] | None = None
     columns: list[list[str]] = field(default_factory=list)
     phone_column: str | None = None
     name_column: str | None = None
@@ -89,7 +95,8 @@ class ImportTransaction:
 
     def create_campaign(self, campaign: NewCampaign) -> int:
         """Insert the campaign row; its new id."""
-        stmt = insert(_campaigns).values(**asdict(campaign)).returning(_campaigns.c.id)
+        values = {k: v for k, v in asdict(campaign).items() if v is not None}
+        stmt = insert(_campaigns).values(**values).returning(_campaigns.c.id)
         return int(self._conn.execute(stmt).scalar_one())
 
     def campaign(self, campaign_id: int) -> CampaignRecord:

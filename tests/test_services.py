@@ -298,3 +298,23 @@ def test_report_to_any_binary_stream(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no campaign with id 5"):
         write_report(engine, 5, untouched)
     assert untouched.getvalue() == b""  # refused before a byte was written
+
+
+def test_settings_left_out_take_the_columns_defaults(engine: Engine, tmp_path: Path) -> None:
+    from campaigns.importer.importer import create_campaign
+
+    cid, _ = create_campaign(
+        engine,
+        _csv(tmp_path / "c.csv", [A]),
+        {"name": "raw", "agent_id": "a", "retry_delays": {"busy": 900}},
+        ImportOptions(region="IN"),
+    )
+    rec = campaigns_repo.get_campaign(engine, cid)
+    assert rec.retry_delays == {"busy": 900}
+    assert (rec.redial_voicemail, rec.opt_out_entities, rec.call_options) == (
+        True,
+        ["opt_out", "do_not_call"],
+        {},
+    )
+    assert (rec.timezone, rec.daily_cap_per_number, rec.max_attempts) == (None, None, 3)
+    assert rec.status == "draft"  # the column's default, as before the value object

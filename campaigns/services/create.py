@@ -198,4 +198,5 @@ def create_from_csv(
     from campaigns.importer.importer import create_campaign  # loads pandas and numpy
 
     campaign_id, stats = create_campaign(engine, csv_path, new, options, progress=progress)
-    return CreatedCampaign(campaign_id=campaign_id, name=new.name, status=new.status, stats=stats)
+    status = new.status or str(CampaignStatus.DRAFT)  # check_campaign always sets it
+    return CreatedCampaign(campaign_id=campaign_id, name=new.name, status=status, stats=stats)
