@@ -20,6 +20,7 @@ from campaigns.services.create import (
     CampaignSpec,
     CreatedCampaign,
     check_campaign,
+    create_from_csv,
     parse_min_retry_delay,
 )
 from storage.states import CampaignStatus
@@ -219,8 +220,6 @@ def _create(
     bar: bool,
 ) -> CreatedCampaign:
     """Run the use case, with a progress bar on a terminal."""
-    from campaigns.services.create import create_from_csv
-
     if not bar:
         return create_from_csv(engine, csv_path, spec, options, min_retry_delay=minimum)
     from rich.console import Console
