@@ -7,21 +7,22 @@ the agent extracted on any call of the campaign. With ``attempts=True``, one row
 instead. Contacts that were never called (invalid, suppressed, expired, cancelled) are present
 with their reason.
 
-Streaming: rows are read in pages by keyset (``row_number > last seen``) on the
-``(campaign_id, row_number)`` unique index, each page in its own short transaction, and
-written with the ``csv`` module as they come, so memory stays flat whatever the campaign's
-size, and an export never holds a SQLite write lock (every transaction there is ``BEGIN
-IMMEDIATE``) for longer than one page. Pages are consistent on their own; a contact the daemon
-updates during an export shows whichever state it had when its page was read.
+Streaming: :func:`write_report` writes to any binary stream (a file, stdout, an HTTP
+response); where the bytes go is the caller's choice. Rows are read in pages by keyset
+(``storage.reports``: every statement of the report is there), each page in its own short
+transaction, and written with the ``csv`` module as they come, so memory stays flat whatever
+the campaign's size, and an export never holds a SQLite write lock (every transaction there
+is ``BEGIN IMMEDIATE``) for longer than one page. Pages are consistent on their own; a
+contact the daemon updates during an export shows whichever state it had when its page was
+read.
 
-Formatting rows is CPU-bound Python, so a large campaign (``PARALLEL_MIN_CONTACTS``) is cut
+Formatting rows is CPU-bound Python, so a large campaign (``report_options.PARALLEL_MIN_CONTACTS``) is cut
 into equal spans of row numbers, each written to a part file by its own forked process, and
 the parts are appended in order: two cores, about twice the rate, the same bytes.
 
-The entity columns: the set of keys is found before the first row is written, by a
-``SELECT DISTINCT`` over the JSON keys inside the database (``json_each`` on SQLite,
-``json_object_keys`` on PostgreSQL; a Python pass elsewhere), over all attempts of the campaign
-whatever the filters, so that every export of a campaign has the same columns. Keys are sorted.
+The entity columns: the set of keys is found before the first row is written, inside the
+database (``storage.reports.entity_keys``), over all attempts of the campaign whatever the
+filters, so that every export of a campaign has the same columns. Keys are sorted.
 
 Every cell that holds outside data (the original columns and headers, the phone, reason, call
 id, call status, summary, errors and entities) goes through :func:`campaigns.csvsafe.safe_cell`;
@@ -38,27 +39,21 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, func, select, text
-
+from campaigns.atomic_output import atomic_output
 from campaigns.csvsafe import safe_row
 from campaigns.errors import UserError
-from campaigns.report_pages import (
-    Span,
-    attempt_cells,
-    attempt_pages,
-    contact_cells,
-    contact_pages,
-)
-from storage.engine import make_engine, reading
-from storage.models import Attempt, Campaign, Contact
-from storage.states import AttemptState, ContactState, Outcome
+from campaigns.report_options import ReportOptions, check_filters, report_options
+from campaigns.report_pages import attempt_cells, contact_cells
+from storage import reports
+from storage.engine import Engine, make_engine, reading
+from storage.reports import WHOLE, PageFilter, Span
 
 #: The columns that follow the original ones in the contact report.
 CONTACT_COLUMNS = (
@@ -87,34 +82,33 @@ ATTEMPT_COLUMNS = (
     "duration_s",
     "summary",
 )
+__all__ = [
+    "ReportOptions",
+    "ReportResult",
+    "ReportWritten",
+    "export_report",
+    "report_columns",
+    "report_options",
+    "write_report",
+]
 ENTITY_PREFIX = "entity."
 #: Prefix given to one of our columns whose name an original header already uses.
 CLASH_PREFIX = "vaani_"
-PAGE_SIZE = 5000
-PARALLEL_MIN_CONTACTS = 200_000
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReportOptions:
-    """What to export. Filters apply to the rows written: contact states and outcomes for the
-    contact report, attempt states and outcomes for ``attempts=True``."""
+class ReportWritten:
+    """What :func:`write_report` wrote: how many data rows, under which header."""
 
-    attempts: bool = False
-    states: frozenset[str] = frozenset()
-    outcomes: frozenset[str] = frozenset()
-    columns: tuple[str, ...] | None = None  # choose and order; None = all
-    since: datetime | None = None  # aware; rows updated or attempted at or after
-    bom: bool = True
-    page_size: int = PAGE_SIZE
-    #: processes that format rows; None: 2 on a multi-core machine (one if a single core)
-    workers: int | None = None
-    #: below this many contacts in the campaign, one process does it all
-    parallel_min_contacts: int = PARALLEL_MIN_CONTACTS
+    rows: int
+    columns: list[str]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReportResult:
-    path: str  # "-" for stdout
+    """What :func:`export_report` wrote, and where (``"-"`` for stdout)."""
+
+    path: str
     rows: int
     columns: list[str]
 
@@ -133,33 +127,48 @@ class _Layout:
         return [*self.originals, *self.fixed, *(ENTITY_PREFIX + k for k in self.entity_keys)]
 
 
-def export_report(
-    engine: Engine, campaign_id: int, out: str | Path, options: ReportOptions | None = None
-) -> ReportResult:
-    """Write the report of ``campaign_id`` to ``out`` (a path, or ``"-"`` for stdout).
+def write_report(
+    engine: Engine,
+    campaign_id: int,
+    stream: BinaryIO,
+    options: ReportOptions | None = None,
+    *,
+    scratch: Path | None = None,
+) -> ReportWritten:
+    """Write the report of ``campaign_id`` to the binary ``stream`` (the header first).
 
-    A file is written next to its final name and renamed when complete, so that a failed
-    export never leaves a half-written report behind.
+    Filters and the campaign id are checked before a byte is written (:class:`UserError`).
+    A large campaign is formatted by worker processes into part files in ``scratch``
+    (default: the system's temporary directory), appended to ``stream`` in order.
     """
     engine = reading(engine)  # never take the write lock a running daemon needs
     options = options or ReportOptions()
+    scratch = scratch or Path(tempfile.gettempdir())
+    rows, headers = _export(engine, campaign_id, stream, options, scratch)
+    return ReportWritten(rows=rows, columns=headers)
+
+
+@contextmanager
+def _stdout() -> Iterator[BinaryIO]:
+    sys.stdout.flush()
+    yield sys.stdout.buffer
+    sys.stdout.buffer.flush()
+
+
+def export_report(
+    engine: Engine, campaign_id: int, out: str | Path, options: ReportOptions | None = None
+) -> ReportResult:
+    """:func:`write_report` to a path, written whole or not at all (see
+    :mod:`campaigns.atomic_output`), or to stdout for ``"-"``: the convenience the demo and
+    the benchmarks use. The command line opens its destination itself."""
     if str(out) == "-":
-        sys.stdout.flush()
-        rows, headers = _export(
-            engine, campaign_id, sys.stdout.buffer, options, Path(tempfile.gettempdir())
-        )
-        sys.stdout.buffer.flush()
-        return ReportResult(path="-", rows=rows, columns=headers)
+        with _stdout() as stream:
+            done = write_report(engine, campaign_id, stream, options)
+        return ReportResult(path="-", rows=done.rows, columns=done.columns)
     path = Path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as binary:
-            rows, headers = _export(engine, campaign_id, binary, options, path.parent)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return ReportResult(path=str(path), rows=rows, columns=headers)
+    with atomic_output(path) as stream:
+        done = write_report(engine, campaign_id, stream, options, scratch=path.parent)
+    return ReportResult(path=str(path), rows=done.rows, columns=done.columns)
 
 
 class _Utf8Writer:
@@ -177,10 +186,9 @@ def _export(
     engine: Engine, campaign_id: int, binary: BinaryIO, options: ReportOptions, scratch: Path
 ) -> tuple[int, list[str]]:
     """Header, then the rows: in this process, or in parts by worker processes."""
-    _check_filters(options)
-    with engine.connect() as conn:
-        layout = _layout(conn, campaign_id, attempts=options.attempts)
-        spans = _spans(conn, campaign_id, options)
+    check_filters(options)
+    layout = _layout(engine, campaign_id, attempts=options.attempts)
+    spans = _spans(engine, campaign_id, options)
     idx = _pick(layout.headers, options.columns)
     headers = layout.headers if idx is None else [layout.headers[i] for i in idx]
     if options.bom:
@@ -202,45 +210,37 @@ def write_rows(
     entity_keys: list[str],
     idx: list[int] | None,
     stream: Any,
-    span: Span = (-1, None),
+    span: Span = WHOLE,
 ) -> int:
     """Write the data rows of ``span`` to a text stream; return how many."""
     pages, cells = (
-        (attempt_pages, attempt_cells) if options.attempts else (contact_pages, contact_cells)
+        (reports.attempt_pages, attempt_cells)
+        if options.attempts
+        else (reports.contact_pages, contact_cells)
+    )
+    filt = PageFilter(
+        states=options.states,
+        outcomes=options.outcomes,
+        since=options.since,
+        page_size=options.page_size,
     )
     writer = csv.writer(stream)
     n = 0
-    for page in pages(engine, campaign_id, options, span):
+    for page in pages(engine, campaign_id, filt, span):
         rows = cells(page, keys, entity_keys)
         writer.writerows(rows if idx is None else ([r[i] for i in idx] for r in rows))
         n += len(rows)
     return n
 
 
-def _spans(conn: Connection, campaign_id: int, options: ReportOptions) -> list[Span]:
-    """Split the campaign's row numbers into one span per worker process (see
-    ``ReportOptions.workers``), cut at equal numbers of contacts on the row_number index."""
+def _spans(engine: Engine, campaign_id: int, options: ReportOptions) -> list[Span]:
+    """One span of row numbers per worker process (see ``ReportOptions.workers``)."""
     workers = options.workers
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    whole: list[Span] = [(-1, None)]
-    if workers < 2 or (conn.dialect.name == "sqlite" and not conn.engine.url.database):
-        return whole
-    of_campaign = Contact.campaign_id == campaign_id
-    n = conn.execute(select(func.count()).where(of_campaign)).scalar_one()
-    if n < max(workers, options.parallel_min_contacts):
-        return whole
-    cuts = [
-        conn.execute(
-            select(Contact.row_number)
-            .where(of_campaign)
-            .order_by(Contact.row_number)
-            .offset(n * i // workers - 1)
-            .limit(1)
-        ).scalar_one()
-        for i in range(1, workers)
-    ]
-    return list(zip([-1, *cuts], [*cuts, None], strict=True))
+    return reports.spans(
+        engine, campaign_id, parts=workers, min_contacts=options.parallel_min_contacts
+    )
 
 
 def _write_parts(
@@ -255,7 +255,7 @@ def _write_parts(
 ) -> int:
     """Each span written to a part file by its own process (formatting is CPU-bound Python,
     so threads would share one core), then the parts appended in order."""
-    url = engine.url.render_as_string(hide_password=False)
+    url = reports.engine_url(engine)
     parts = [scratch / f".report-{os.getpid()}-{i}.part" for i in range(len(spans))]
     # fork: the children need nothing re-imported (spawn would re-run `python -m campaigns`)
     context = multiprocessing.get_context("fork")
@@ -305,22 +305,19 @@ def _write_part(
 
 def report_columns(engine: Engine, campaign_id: int, *, attempts: bool = False) -> list[str]:
     """The headers a full report of the campaign would have (for ``--columns`` help)."""
-    with engine.connect() as conn:
-        return _layout(conn, campaign_id, attempts=attempts).headers
+    return _layout(engine, campaign_id, attempts=attempts).headers
 
 
 # --------------------------------------------------------------------------- layout
 
 
-def _layout(conn: Connection, campaign_id: int, *, attempts: bool) -> _Layout:
-    row = conn.execute(
-        select(Campaign.columns, Campaign.phone_column).where(Campaign.id == campaign_id)
-    ).first()
-    if row is None:
+def _layout(engine: Engine, campaign_id: int, *, attempts: bool) -> _Layout:
+    recorded = reports.campaign_columns(engine, campaign_id)
+    if recorded is None:
         raise UserError(f"no campaign with id {campaign_id} (see `vaani-campaigns campaign list`)")
-    columns, phone_column = row
-    originals = [str(h) for h, _ in columns or []]
-    keys: list[str | None] = [None if h == phone_column else str(k) for h, k in columns or []]
+    columns, phone_column = recorded.columns, recorded.phone_column
+    originals = [str(h) for h, _ in columns]
+    keys: list[str | None] = [None if h == phone_column else str(k) for h, k in columns]
     if phone_column is not None and phone_column not in originals:
         # the phone column is recorded by its metadata key
         keys = [None if k == phone_column else k for k in keys]
@@ -330,37 +327,11 @@ def _layout(conn: Connection, campaign_id: int, *, attempts: bool) -> _Layout:
         for c in (ATTEMPT_COLUMNS if attempts else CONTACT_COLUMNS)
     ]
     return _Layout(
-        originals=originals, keys=keys, entity_keys=_entity_keys(conn, campaign_id), fixed=fixed
+        originals=originals,
+        keys=keys,
+        entity_keys=reports.entity_keys(engine, campaign_id),
+        fixed=fixed,
     )
-
-
-def _entity_keys(conn: Connection, campaign_id: int) -> list[str]:
-    """Every key of every entity dict recorded for the campaign, sorted."""
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        sql = (
-            "SELECT DISTINCT j.key FROM attempts a, json_each(a.entity) j "
-            "WHERE a.campaign_id = :c AND a.entity IS NOT NULL "
-            "AND json_valid(a.entity) AND json_type(a.entity) = 'object'"
-        )
-    elif dialect == "postgresql":
-        sql = (
-            "SELECT DISTINCT k FROM attempts a, json_object_keys(CASE WHEN "
-            "json_typeof(a.entity) = 'object' THEN a.entity ELSE '{}'::json END) k "
-            "WHERE a.campaign_id = :c AND a.entity IS NOT NULL"
-        )
-    else:  # portable fallback: one streaming pass in Python
-        seen: set[str] = set()
-        res = conn.execute(
-            select(Attempt.entity).where(
-                Attempt.campaign_id == campaign_id, Attempt.entity.is_not(None)
-            )
-        )
-        for (entity,) in res:
-            if isinstance(entity, dict):
-                seen.update(entity)
-        return sorted(seen)
-    return sorted(str(k) for (k,) in conn.execute(text(sql), {"c": campaign_id}))
 
 
 def _pick(headers: list[str], wanted: Sequence[str] | None) -> list[int] | None:
@@ -377,21 +348,3 @@ def _pick(headers: list[str], wanted: Sequence[str] | None) -> list[int] | None:
             f"Available: {', '.join(headers)}"
         )
     return [index[w] for w in wanted]
-
-
-def _check_filters(options: ReportOptions) -> None:
-    valid_states = {s.value for s in (AttemptState if options.attempts else ContactState)}
-    what = "attempt" if options.attempts else "contact"
-    bad = sorted(options.states - valid_states)
-    if bad:
-        raise UserError(
-            f"unknown {what} state(s) for --state: {', '.join(bad)}. "
-            f"Valid: {', '.join(sorted(valid_states))}"
-        )
-    valid_outcomes = {o.value for o in Outcome}
-    bad = sorted(options.outcomes - valid_outcomes)
-    if bad:
-        raise UserError(
-            f"unknown outcome(s) for --outcome: {', '.join(bad)}. "
-            f"Valid: {', '.join(sorted(valid_outcomes))}"
-        )

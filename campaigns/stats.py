@@ -1,7 +1,7 @@
 """The campaign summary people ask for: counts, pickup rate, durations, attempts, time to finish.
 
-:func:`campaign_stats` reads it with a handful of aggregate queries (no row is loaded) and
-returns a plain frozen value, so that ``campaign show``, the daemon's progress display and the
+:func:`campaign_stats` reads it with a handful of aggregate queries (no row is loaded; see
+:mod:`storage.stats`) and returns a plain frozen value, so that ``campaign show``, the daemon's progress display and the
 demo all show the same figures. :meth:`CampaignStats.to_dict` is the ``--json`` form.
 
 Definitions (also in ``campaign show --help``):
@@ -27,12 +27,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
-from storage.engine import reading
-from storage.models import Attempt, Campaign, Contact, utcnow
+from storage.campaigns_repo import CampaignRecord
+from storage.engine import Engine
+from storage.errors import NotFound
+from storage.models import utcnow
 from storage.states import ContactState, Outcome
+from storage.stats import campaign_aggregates
 
 RATE_WINDOW = timedelta(minutes=10)
 #: Contacts that still need a call placed.
@@ -88,7 +88,7 @@ def _iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def campaign_settings(c: Campaign) -> dict[str, Any]:
+def campaign_settings(c: CampaignRecord) -> dict[str, Any]:
     """The calling policy stored with the campaign, as shown to people."""
     return {
         "window": f"{c.window_start}-{c.window_end}",
@@ -109,49 +109,20 @@ def campaign_settings(c: Campaign) -> dict[str, Any]:
 def campaign_stats(
     engine: Engine, campaign_id: int, *, now: datetime | None = None
 ) -> CampaignStats:
-    """Compute the summary of ``campaign_id``; ``LookupError`` when there is no such campaign."""
+    """Compute the summary of ``campaign_id``. Raises :class:`~storage.errors.NotFound` (its
+    message says where to find the ids) when there is no such campaign."""
     now = now or utcnow()
-    with Session(reading(engine)) as conn:
-        c = conn.get(Campaign, campaign_id)
-        if c is None:
-            raise LookupError(f"no campaign with id {campaign_id}")
-        by_state = dict(
-            conn.execute(
-                select(Contact.state, func.count())
-                .where(Contact.campaign_id == campaign_id)
-                .group_by(Contact.state)
-            ).all()
-        )
-        by_outcome = dict(
-            conn.execute(
-                select(Contact.outcome, func.count())
-                .where(Contact.campaign_id == campaign_id)
-                .group_by(Contact.outcome)
-            ).all()
-        )
-        placed = (Attempt.campaign_id == campaign_id) & Attempt.accepted_at.is_not(None)
-        call_outcomes = dict(
-            conn.execute(
-                select(Attempt.outcome, func.count())
-                .where(placed, Attempt.outcome.is_not(None))
-                .group_by(Attempt.outcome)
-            ).all()
-        )
-        avg_dur = conn.execute(
-            select(func.avg(Attempt.duration_s)).where(
-                placed, Attempt.outcome == Outcome.ANSWERED.value
-            )
-        ).scalar()
-        histogram = dict(
-            conn.execute(
-                select(Contact.attempts, func.count())
-                .where(Contact.campaign_id == campaign_id, Contact.attempts > 0)
-                .group_by(Contact.attempts)
-            ).all()
-        )
-        recent = conn.execute(
-            select(func.count()).where(placed, Attempt.accepted_at >= now - RATE_WINDOW)
-        ).scalar_one()
+    try:
+        agg = campaign_aggregates(engine, campaign_id, since=now - RATE_WINDOW)
+    except NotFound as exc:
+        raise NotFound(f"{exc} (see `vaani-campaigns campaign list`)") from None
+    c = agg.campaign
+    by_state, by_outcome, call_outcomes = agg.by_state, agg.by_outcome, agg.call_outcomes
+    histogram, recent, avg_dur = (
+        agg.attempts_histogram,
+        agg.placed_since,
+        agg.avg_answered_duration_s,
+    )
 
     counts = {s.value: int(by_state.get(s.value, 0)) for s in ContactState}
     for s, n in by_state.items():  # a state this code does not know still shows
@@ -187,7 +158,7 @@ def campaign_stats(
         placed_calls=placed_n,
         answered_calls=answered,
         pickup_rate=answered / placed_n if placed_n else None,
-        avg_answered_duration_s=float(avg_dur) if avg_dur is not None else None,
+        avg_answered_duration_s=avg_dur,
         attempts_mean=(sum(k * n for k, n in histogram.items()) / called) if called else None,
         attempts_histogram={k: int(histogram.get(k, 0)) for k in range(1, top + 1)},
         placed_last_10min=int(recent),

@@ -5,11 +5,13 @@ belongs to one campaign (a ``--dnc`` file given at import). Numbers are E.164 st
 parsing what people type is the caller's job (``campaigns.importer.phones``).
 
 The list is consulted twice (DESIGN.md, "Calling policy"): at import, where matching
-contacts become ``suppressed``, and at dial time with :func:`is_suppressed`, so a number added
-mid-campaign is never dialled. :func:`mark_suppressed` applies the list to the contacts of a
-campaign that are still waiting.
+contacts become ``suppressed``, and at dial time (``storage.claims`` checks the list in the
+claim itself), so a number added mid-campaign is never dialled. :func:`mark_suppressed`
+applies the list to the contacts of a campaign that are still waiting.
 
-Every function takes a ``Connection`` and runs inside the caller's transaction.
+The functions that take a ``Connection`` run inside the caller's transaction (the importer's,
+the outcome recorder's); those that take an ``Engine`` are the do-not-call use cases
+(``campaigns.services.dnc``), each one short transaction of its own.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, delete, exists, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.models import Contact, Suppression, utcnow
-from storage.states import CONTACT_DIALABLE, ContactState
+from storage.models import Campaign, Contact, Suppression, utcnow
+from storage.states import CAMPAIGN_FINAL, CONTACT_DIALABLE, ContactState
 
 _BATCH = 1000
 _suppressions = cast(Table, Suppression.__table__)
@@ -127,26 +129,6 @@ def entries(conn: Connection, *, campaign_id: int | None = None) -> Iterator[Sup
         )
 
 
-def is_suppressed(conn: Connection, phone: str, campaign_id: int | None) -> bool:
-    """True when ``phone`` may not be called from ``campaign_id`` (the dial-time check)."""
-    t = _suppressions.c
-    stmt = select(exists().where(t.phone_e164 == phone, _scope(campaign_id)))
-    return bool(conn.execute(stmt).scalar())
-
-
-def suppressed_among(conn: Connection, phones: Iterable[str], campaign_id: int | None) -> set[str]:
-    """The numbers of ``phones`` that may not be called from ``campaign_id``."""
-    t = _suppressions.c
-    found: set[str] = set()
-    unique = list(dict.fromkeys(phones))
-    for i in range(0, len(unique), _BATCH):
-        stmt = select(t.phone_e164).where(
-            t.phone_e164.in_(unique[i : i + _BATCH]), _scope(campaign_id)
-        )
-        found.update(conn.execute(stmt).scalars())
-    return found
-
-
 def all_numbers(conn: Connection, campaign_id: int | None) -> set[str]:
     """Every number that may not be called from ``campaign_id`` (for the importer, which
     checks a whole file against the list in memory rather than one query per row)."""
@@ -175,3 +157,47 @@ def mark_suppressed(conn: Connection, campaign_id: int, *, reason: str = "do-not
         .values(state=str(ContactState.SUPPRESSED), reason=reason, updated_at=utcnow())
     )
     return conn.execute(stmt).rowcount or 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListChange:
+    """What adding numbers to the global list did."""
+
+    added: int  # numbers new on the list (the others were on it already)
+    suppressed_contacts: int  # waiting contacts of live campaigns now suppressed
+
+
+def _apply(conn: Connection) -> int:
+    ids = conn.execute(
+        select(Campaign.id).where(Campaign.status.notin_([str(s) for s in CAMPAIGN_FINAL]))
+    ).scalars()
+    return sum(mark_suppressed(conn, cid) for cid in list(ids))
+
+
+def apply_to_campaigns(engine: Engine) -> int:
+    """Suppress the waiting contacts of every campaign that may still dial whose number is
+    on a list (one transaction). Returns how many changed."""
+    with engine.begin() as conn:
+        return _apply(conn)
+
+
+def add_to_list(
+    engine: Engine, phones: Iterable[str], *, reason: str | None, source: str | None
+) -> ListChange:
+    """Add E.164 numbers to the global list and suppress their waiting contacts in every
+    campaign that may still dial, in one transaction."""
+    with engine.begin() as conn:
+        added = add(conn, phones, reason=reason, source=source)
+        return ListChange(added=added, suppressed_contacts=_apply(conn))
+
+
+def remove_from_list(engine: Engine, phones: Iterable[str]) -> int:
+    """Remove numbers from the global list (see :func:`remove`); how many went."""
+    with engine.begin() as conn:
+        return remove(conn, phones)
+
+
+def list_entries(engine: Engine) -> list[SuppressionEntry]:
+    """The global list, by number."""
+    with engine.connect() as conn:
+        return list(entries(conn))

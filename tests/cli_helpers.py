@@ -15,10 +15,14 @@ from sqlalchemy import Engine, select
 
 from storage.models import Attempt, Contact
 
+#: End-to-end tests re-dial within seconds: they lower the --retry-delay floor (120 s).
+TEST_MIN_RETRY_DELAY = "1s"
+
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAANI_")}
     env.pop("DATABASE_URL", None)
+    env["VAANI_MIN_RETRY_DELAY"] = TEST_MIN_RETRY_DELAY
     env.update(extra or {})
     return env
 

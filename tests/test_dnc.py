@@ -45,12 +45,12 @@ def test_global_and_campaign_entries(engine: Engine, tmp_path: Path) -> None:
         assert suppressions.add(conn, [A], reason="again") == 0  # already there: kept
         assert suppressions.add(conn, [C], campaign_id=cid, source="dnc.txt") == 1
     with engine.connect() as conn:
-        assert suppressions.is_suppressed(conn, A, None)
-        assert suppressions.is_suppressed(conn, A, cid)  # global applies everywhere
-        assert suppressions.is_suppressed(conn, C, cid)
-        assert not suppressions.is_suppressed(conn, C, other)  # campaign entry stays there
-        assert not suppressions.is_suppressed(conn, C, None)
-        assert suppressions.suppressed_among(conn, [A, B, C], other) == {A, B}
+        assert A in suppressions.all_numbers(conn, None)
+        assert A in suppressions.all_numbers(conn, cid)  # global applies everywhere
+        assert C in suppressions.all_numbers(conn, cid)
+        assert C not in suppressions.all_numbers(conn, other)  # campaign entry stays there
+        assert C not in suppressions.all_numbers(conn, None)
+        assert suppressions.all_numbers(conn, other) & {A, B, C} == {A, B}
         listed = list(suppressions.entries(conn))
         assert [(e.phone_e164, e.reason, e.source) for e in listed] == [
             (A, "asked", "cli"),
@@ -60,8 +60,8 @@ def test_global_and_campaign_entries(engine: Engine, tmp_path: Path) -> None:
     with engine.begin() as conn:
         assert suppressions.remove(conn, [A, C]) == 1  # C is not on the global list
     with engine.connect() as conn:
-        assert not suppressions.is_suppressed(conn, A, other)
-        assert suppressions.is_suppressed(conn, C, cid)
+        assert A not in suppressions.all_numbers(conn, other)
+        assert C in suppressions.all_numbers(conn, cid)
 
 
 def test_mark_suppressed_only_touches_waiting_contacts(engine: Engine, tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ def _main(*args: str) -> int:
         ("--start-at", "next tuesday", "--start-at"),
         ("--region", "XX", "--region"),
         ("--max-attempts", "0", "--max-attempts"),
+        ("--retry-delay", "0s", "--retry-delay: at least 120 s, not '0s'"),
+        ("--agent-id", "a" * 201, "--agent-id: at most 200 characters, not 201"),
     ],
 )
 def test_bad_options_are_named(

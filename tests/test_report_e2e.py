@@ -58,6 +58,8 @@ def test_report_after_a_real_run(
 ) -> None:
     run_cli = in_process_cli(request, monkeypatch)
 
+    monkeypatch.setenv("VAANI_MIN_RETRY_DELAY", "1s")  # the re-dial comes within the test
+
     def cli(*args: str, db_url: str) -> str:
         code = run_cli("--db", db_url, *args)
         out, err = capsys.readouterr()

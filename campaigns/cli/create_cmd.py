@@ -1,125 +1,40 @@
 """``vaani-campaigns campaign create NAME --csv FILE --agent-id ID``: a campaign from a CSV.
 
-Validates every option before reading the file, then imports in one transaction
-(:func:`campaigns.importer.importer.create_campaign`): a failure leaves nothing behind.
+A thin shell over :func:`campaigns.services.create.create_from_csv`, which checks every
+option before reading the file and imports it in one transaction: a failure leaves nothing
+behind. This module only reads the flags and prints the outcome.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
-from campaigns.policy import (
-    CallingPolicy,
-    format_clock,
-    format_days,
-    parse_days,
-    parse_duration,
-    parse_window,
-    parse_zone,
+from campaigns.services.create import (
+    CampaignSpec,
+    CreatedCampaign,
+    check_campaign,
+    create_from_csv,
+    parse_min_retry_delay,
 )
 from storage.states import CampaignStatus
 
 if TYPE_CHECKING:
-    from campaigns.importer.importer import ImportOptions, ImportStats
+    from campaigns.importer.importer import ImportOptions
+    from storage.engine import Engine
+
+#: Lowers the shortest --retry-delay accepted, for test rigs against the sandbox.
+MIN_RETRY_DELAY_ENV = "VAANI_MIN_RETRY_DELAY"
 
 
-def _zone(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        parse_zone(value)
-    except ValueError as exc:
-        raise UserError(f"--timezone: {exc}") from None
-    return value
-
-
-def _instant(value: str | None, flag: str, zone: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(
-            f"{flag}: {value!r} is not an ISO 8601 date or date-time "
-            "(e.g. 2026-12-01T09:00 or 2026-12-01T09:00+05:30)"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
-    return dt
-
-
-def _campaign_values(
-    *,
-    name: str,
-    agent_id: str,
-    window: str,
-    days: str,
-    timezone: str | None,
-    max_attempts: int,
-    retry_delay: str,
-    start_at: str | None,
-    end_at: str | None,
-    caller_id: str | None,
-    voice: str | None,
-    draft: bool,
-) -> dict[str, Any]:
-    """The campaign row, every option checked (UserError names the flag)."""
-    if not name.strip():
-        raise UserError("NAME: the campaign needs a name")
-    if not agent_id.strip():
-        raise UserError("--agent-id: give the Vaani agent that places the calls")
-    try:
-        start, end = parse_window(window)
-    except ValueError as exc:
-        raise UserError(f"--window: {exc}") from None
-    try:
-        day_set = parse_days(days)
-    except ValueError as exc:
-        raise UserError(f"--days: {exc}") from None
-    try:
-        delay = parse_duration(retry_delay)
-    except ValueError as exc:
-        raise UserError(f"--retry-delay: {exc}") from None
-    if max_attempts < 1:
-        raise UserError(f"--max-attempts: must be at least 1, not {max_attempts}")
-    zone = _zone(timezone)
-    begins = _instant(start_at, "--start-at", zone)
-    ends = _instant(end_at, "--end-at", zone)
-    if begins and ends and ends <= begins:
-        raise UserError("--end-at: must be after --start-at")
-    values: dict[str, Any] = {
-        "name": name.strip(),
-        "agent_id": agent_id.strip(),
-        "status": str(CampaignStatus.DRAFT if draft else CampaignStatus.RUNNING),
-        "window_start": format_clock(start),
-        "window_end": format_clock(end),
-        "days": format_days(day_set),
-        "timezone": zone,
-        "start_at": begins,
-        "end_at": ends,
-        "max_attempts": max_attempts,
-        "retry_delay_s": int(delay.total_seconds()),
-        "outbound_number": caller_id or None,
-        "voice": voice or None,
-    }
-    CallingPolicy(  # the same checks the scheduler will make, now rather than at dial time
-        window_start=start,
-        window_end=end,
-        days=day_set,
-        timezone=zone,
-        start_at=begins,
-        end_at=ends,
-        max_attempts=max_attempts,
-    )
-    return values
+def _min_retry_delay() -> timedelta:
+    return parse_min_retry_delay(os.environ.get(MIN_RETRY_DELAY_ENV), source=MIN_RETRY_DELAY_ENV)
 
 
 @click.command()
@@ -186,7 +101,9 @@ def _campaign_values(
     "--retry-delay",
     default="2h",
     show_default=True,
-    help="Wait before re-dialling a no-answer: 30m, 2h, 1d.",
+    help="Wait before re-dialling a no-answer: 30m, 2h, 1d. At least 2m (carriers and "
+    f"dialers such as VICIdial refuse less; [env: {MIN_RETRY_DELAY_ENV}] lowers the floor "
+    "for tests against the sandbox).",
 )
 @click.option(
     "--start-at",
@@ -260,7 +177,7 @@ def create(
     calling window are kept as not-to-be-called and counted; --rejects lists them.
     The import is all or nothing.
     """
-    values = _campaign_values(
+    spec = CampaignSpec(
         name=name,
         agent_id=agent_id,
         window=window,
@@ -274,7 +191,9 @@ def create(
         voice=voice,
         draft=draft,
     )
-    from campaigns.importer.importer import ImportOptions, create_campaign  # loads pandas
+    minimum = _min_retry_delay()
+    check_campaign(spec, min_retry_delay=minimum)  # a bad option opens no database
+    from campaigns.importer.importer import ImportOptions  # loads pandas
 
     options = ImportOptions(
         phone_column=phone_column,
@@ -283,24 +202,28 @@ def create(
         dnc_file=dnc_file,
         rejects_path=rejects_path,
     )
-    engine = app.engine()
-    if sys.stderr.isatty() and not as_json:
-        campaign_id, stats = _with_progress(engine, csv_path, values, options)
-    else:
-        campaign_id, stats = create_campaign(engine, csv_path, values, options)
+    bar = sys.stderr.isatty() and not as_json
+    created = _create(app.engine(), csv_path, spec, options, minimum, bar=bar)
     if as_json:
-        print_json(stats.summary(campaign_id))
+        print_json(created.stats.summary(created.campaign_id))
         return
-    _print_summary(campaign_id, values, stats, rejects_path)
+    _print_summary(created, rejects_path)
 
 
-def _with_progress(
-    engine: Any, csv_path: Path, values: dict[str, Any], options: ImportOptions
-) -> tuple[int, ImportStats]:
+def _create(
+    engine: Engine,
+    csv_path: Path,
+    spec: CampaignSpec,
+    options: ImportOptions,
+    minimum: timedelta,
+    *,
+    bar: bool,
+) -> CreatedCampaign:
+    """Run the use case, with a progress bar on a terminal."""
+    if not bar:
+        return create_from_csv(engine, csv_path, spec, options, min_retry_delay=minimum)
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from campaigns.importer.importer import create_campaign
 
     with Progress(
         TextColumn("Importing"),
@@ -309,20 +232,21 @@ def _with_progress(
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-    ) as bar:
-        task = bar.add_task("import", total=None)
+    ) as progress:
+        task = progress.add_task("import", total=None)
 
         def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            progress.update(task, completed=done, total=total)
 
-        return create_campaign(engine, csv_path, values, options, progress=report)
+        return create_from_csv(
+            engine, csv_path, spec, options, progress=report, min_retry_delay=minimum
+        )
 
 
-def _print_summary(
-    campaign_id: int, values: dict[str, Any], stats: ImportStats, rejects_path: Path | None
-) -> None:
+def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
+    stats, campaign_id = created.stats, created.campaign_id
     click.echo(
-        f"Created campaign {campaign_id} {values['name']!r} ({values['status']}): "
+        f"Created campaign {campaign_id} {created.name!r} ({created.status}): "
         f"{stats.imported} of {stats.rows} contacts to call."
     )
     if stats.duplicates or stats.invalid or stats.suppressed:
@@ -342,5 +266,5 @@ def _print_summary(
         click.echo(f"--dnc line {bad.line}: {bad.raw!r} is not a number ({bad.reason})", err=True)
     if len(stats.dnc_rejected) > 20:
         click.echo(f"--dnc: {len(stats.dnc_rejected) - 20} more unreadable lines", err=True)
-    if values["status"] == CampaignStatus.DRAFT:
+    if created.status == CampaignStatus.DRAFT:
         click.echo(f"Start it with: vaani-campaigns campaign resume {campaign_id}")

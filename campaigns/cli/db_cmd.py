@@ -10,9 +10,7 @@ from __future__ import annotations
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
 from storage.engine import Engine
-from storage.errors import StorageError
 
 
 @click.group()
@@ -38,10 +36,7 @@ def upgrade(app: AppContext, as_json: bool) -> None:
     engine = _raw_engine(app)
     try:
         before = current_revision(engine)
-        try:
-            run_upgrade(engine)
-        except StorageError as exc:
-            raise UserError(str(exc)) from exc
+        run_upgrade(engine)  # a MigrationError says what is wrong; the root handler prints it
         after = current_revision(engine)
     finally:
         engine.dispose()

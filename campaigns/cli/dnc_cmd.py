@@ -9,19 +9,11 @@ for those written without a country code).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine, select
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
-from storage import suppressions
-from storage.models import Campaign
-from storage.states import CAMPAIGN_FINAL
-
-if TYPE_CHECKING:
-    from campaigns.importer.phones import PhoneParser
+from campaigns.services import dnc as service
 
 _region_option = click.option(
     "--region",
@@ -30,35 +22,6 @@ _region_option = click.option(
     metavar="CC",
     help="Country for numbers written without +country code, e.g. IN.",
 )
-
-
-def _parser(region: str | None) -> PhoneParser:
-    from campaigns.importer.phones import PhoneParser  # phonenumbers loads in ~0.3 s
-
-    try:
-        return PhoneParser(region)
-    except ValueError as exc:
-        raise UserError(f"--region: {exc}") from None
-
-
-def _parse_numbers(numbers: tuple[str, ...], region: str | None) -> list[str]:
-    parser = _parser(region)
-    out: list[str] = []
-    for raw in numbers:
-        result = parser.parse(raw)
-        if result.e164 is None:
-            raise UserError(f"{raw!r}: {result.error}. Nothing was changed.")
-        out.append(result.e164)
-    return out
-
-
-def _apply_to_campaigns(engine: Engine) -> int:
-    """Suppress waiting contacts of every campaign that may still dial (one transaction)."""
-    with engine.begin() as conn:
-        ids = conn.execute(
-            select(Campaign.id).where(Campaign.status.notin_([str(s) for s in CAMPAIGN_FINAL]))
-        ).scalars()
-        return sum(suppressions.mark_suppressed(conn, cid) for cid in list(ids))
 
 
 @click.group()
@@ -75,14 +38,12 @@ def add_cmd(
     app: AppContext, numbers: tuple[str, ...], reason: str | None, region: str | None
 ) -> None:
     """Add NUMBERS to the list."""
-    phones = _parse_numbers(numbers, region)
-    engine = app.engine()
-    with engine.begin() as conn:
-        added = suppressions.add(conn, phones, reason=reason, source="cli")
-    marked = _apply_to_campaigns(engine)
+    service.parse_numbers(numbers, region)  # an unreadable number opens no database
+    change = service.add_numbers(app.engine(), numbers, reason=reason, region=region)
     click.echo(
-        f"Added {added} number(s) to the do-not-call list ({len(phones) - added} already on it); "
-        f"{marked} waiting contact(s) suppressed."
+        f"Added {change.added} number(s) to the do-not-call list "
+        f"({len(numbers) - change.added} already on it); "
+        f"{change.suppressed_contacts} waiting contact(s) suppressed."
     )
 
 
@@ -96,30 +57,24 @@ def import_cmd(
     app: AppContext, file: Path, reason: str | None, region: str | None, as_json: bool
 ) -> None:
     """Add every number of FILE (a CSV with a phone column, or one number per line)."""
-    from campaigns.importer.dncfile import read_dnc_file
-
-    phones, rejected = read_dnc_file(file, _parser(region))
-    engine = app.engine()
-    with engine.begin() as conn:
-        added = suppressions.add(conn, phones, reason=reason, source=file.name)
-    marked = _apply_to_campaigns(engine)
+    done = service.import_file(app.engine(), file, reason=reason, region=region)
     if as_json:
         print_json(
             {
-                "numbers": len(phones),
-                "added": added,
-                "suppressed_contacts": marked,
+                "numbers": done.numbers,
+                "added": done.change.added,
+                "suppressed_contacts": done.change.suppressed_contacts,
                 "rejected": [
-                    {"line": r.line, "value": r.raw, "reason": r.reason} for r in rejected
+                    {"line": r.line, "value": r.raw, "reason": r.reason} for r in done.rejected
                 ],
             }
         )
         return
     click.echo(
-        f"{file}: {len(phones)} number(s), {added} new on the do-not-call list; "
-        f"{marked} waiting contact(s) suppressed."
+        f"{file}: {done.numbers} number(s), {done.change.added} new on the do-not-call list; "
+        f"{done.change.suppressed_contacts} waiting contact(s) suppressed."
     )
-    for r in rejected:
+    for r in done.rejected:
         click.echo(f"  line {r.line}: {r.raw!r}: {r.reason}", err=True)
 
 
@@ -128,8 +83,7 @@ def import_cmd(
 @pass_app
 def list_cmd(app: AppContext, as_json: bool) -> None:
     """Show the global do-not-call list."""
-    with app.engine().connect() as conn:
-        entries = list(suppressions.entries(conn))
+    entries = service.dnc_entries(app.engine())
     if as_json:
         print_json(
             [
@@ -163,11 +117,9 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def remove_cmd(app: AppContext, numbers: tuple[str, ...], region: str | None) -> None:
     """Remove NUMBERS from the list. Contacts already suppressed stay suppressed."""
-    phones = _parse_numbers(numbers, region)
-    with app.engine().begin() as conn:
-        removed = suppressions.remove(conn, phones)
-    missing = len(set(phones)) - removed
+    service.parse_numbers(numbers, region)  # an unreadable number opens no database
+    done = service.remove_numbers(app.engine(), numbers, region=region)
     click.echo(
-        f"Removed {removed} number(s) from the do-not-call list"
-        + (f"; {missing} were not on it." if missing else ".")
+        f"Removed {done.removed} number(s) from the do-not-call list"
+        + (f"; {done.missing} were not on it." if done.missing else ".")
     )

@@ -1,38 +1,32 @@
 """``vaani-campaigns campaign list|start|pause|resume|stop|cancel``.
 
 ``list`` prints a table of campaigns with their progress (``--json`` for scripts). The other
-commands move one campaign through its lifecycle (see ``storage.campaigns_repo``); a running
-daemon notices the change at its next tick, no restart needed. An unknown id or a step the
-campaign's status does not allow exits 1 with one line saying why and what to do instead.
+commands move one campaign through its lifecycle (the use cases are in
+``campaigns.services.lifecycle``; this module reads flags and prints). A running daemon
+notices the change at its next tick, no restart needed. An unknown id or a step the
+campaign's status does not allow exits 1 with one line saying why and what to do instead:
+the service's error, printed by the root handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
-from storage import campaigns_repo as repo
-from storage.errors import NotFound, StorageError
+from campaigns.services.lifecycle import (
+    Action,
+    CampaignProgress,
+    Transitioned,
+    list_campaigns,
+    transition,
+)
 from storage.states import CampaignStatus
 
-WAITING = ("pending", "retry_wait")
-IN_FLIGHT = ("dialing", "awaiting_outcome")
 
-
-def _summary(counts: dict[str, int]) -> dict[str, int]:
-    return {
-        "total": sum(counts.values()),
-        "waiting": sum(counts[s] for s in WAITING),
-        "in_flight": sum(counts[s] for s in IN_FLIGHT),
-        "done": counts["done"],
-    }
-
-
-def _campaign_json(c: repo.CampaignRecord, counts: dict[str, int]) -> dict[str, Any]:
+def _campaign_json(item: CampaignProgress) -> dict[str, Any]:
+    c, progress = item.campaign, item.progress
     return {
         "id": c.id,
         "name": c.name,
@@ -41,8 +35,8 @@ def _campaign_json(c: repo.CampaignRecord, counts: dict[str, int]) -> dict[str, 
         "status_reason": c.status_reason,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
-        **_summary(counts),
-        "counts": counts,
+        **progress.summary(),
+        "counts": progress.counts,
     }
 
 
@@ -58,11 +52,9 @@ def _campaign_json(c: repo.CampaignRecord, counts: dict[str, int]) -> dict[str, 
 @pass_app
 def list_(app: AppContext, statuses: tuple[str, ...], as_json: bool) -> None:
     """List campaigns with their status and progress."""
-    engine = app.engine()
-    campaigns = repo.list_campaigns(engine, statuses=statuses or None)
-    counts = repo.counts_by_campaign(engine)
+    campaigns = list_campaigns(app.engine(), statuses=statuses or None)
     if as_json:
-        print_json([_campaign_json(c, counts[c.id]) for c in campaigns])
+        print_json([_campaign_json(c) for c in campaigns])
         return
     if not campaigns:
         click.echo(
@@ -71,17 +63,17 @@ def list_(app: AppContext, statuses: tuple[str, ...], as_json: bool) -> None:
             + " Create one with: vaani-campaigns campaign create NAME --csv FILE --agent-id ID"
         )
         return
-    _print_table(campaigns, counts)
+    _print_table(campaigns)
 
 
-def _print_table(campaigns: list[repo.CampaignRecord], counts: dict[int, dict[str, int]]) -> None:
+def _print_table(campaigns: list[CampaignProgress]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     if not console.is_terminal:  # piped: no terminal width to fit, never wrap or cut cells
         console = Console(width=1000)
-    with_reason = any(c.status_reason for c in campaigns)
+    with_reason = any(item.campaign.status_reason for item in campaigns)
     table = Table(show_edge=False, header_style="bold")
     table.add_column("ID", justify="right", no_wrap=True)
     table.add_column("Name", overflow="fold")
@@ -91,8 +83,8 @@ def _print_table(campaigns: list[repo.CampaignRecord], counts: dict[int, dict[st
     table.add_column("Created (UTC)", no_wrap=True)
     if with_reason:
         table.add_column("Reason", overflow="fold")
-    for c in campaigns:
-        s = _summary(counts[c.id])
+    for item in campaigns:
+        c, s = item.campaign, item.progress.summary()
         row = [
             str(c.id),
             c.name,
@@ -106,22 +98,20 @@ def _print_table(campaigns: list[repo.CampaignRecord], counts: dict[int, dict[st
     console.print(table)
 
 
-def _describe(action: str, result: repo.TransitionResult, counts: dict[str, int]) -> str:
+def _describe(done: Transitioned) -> str:
+    result, s = done.result, done.progress
     c = result.campaign
-    s = _summary(counts)
     head = f"Campaign {c.id} ({c.name!r}) is now {c.status} (was {result.previous_status})."
-    flight = (
-        f" {s['in_flight']} call(s) in flight will still report back." if s["in_flight"] else ""
-    )
-    if action == "start":
+    flight = f" {s.in_flight} call(s) in flight will still report back." if s.in_flight else ""
+    if done.action == "start":
         return (
-            f"{head} {s['waiting']} contact(s) waiting; a running daemon "
+            f"{head} {s.waiting} contact(s) waiting; a running daemon "
             "(vaani-campaigns run) starts dialling within one tick."
         )
-    if action == "pause":
+    if done.action == "pause":
         return f"{head} No new calls will be placed.{flight}"
-    if action == "resume":
-        return f"{head} {s['waiting']} contact(s) waiting; nobody already called is re-dialled."
+    if done.action == "resume":
+        return f"{head} {s.waiting} contact(s) waiting; nobody already called is re-dialled."
     # stop / cancel
     return (
         f"{head} {result.contacts_cancelled} waiting contact(s) cancelled; "
@@ -129,31 +119,25 @@ def _describe(action: str, result: repo.TransitionResult, counts: dict[str, int]
     )
 
 
-def _lifecycle_command(
-    action: str, func: Callable[..., repo.TransitionResult], help_text: str, *, reason: bool
-) -> click.Command:
+def _lifecycle_command(action: Action, help_text: str, *, reason: bool) -> click.Command:
     @pass_app
-    def command(app: AppContext, campaign_id: int, as_json: bool, **kwargs: Any) -> None:
-        engine = app.engine()
-        try:
-            result = func(engine, campaign_id, **kwargs)
-        except NotFound as exc:
-            raise UserError(f"{exc} (see: vaani-campaigns campaign list)") from exc
-        except StorageError as exc:
-            raise UserError(str(exc)) from exc
-        counts = repo.counts_by_state(engine, campaign_id)
+    def command(
+        app: AppContext, campaign_id: int, as_json: bool, reason: str | None = None
+    ) -> None:
+        done = transition(app.engine(), action, campaign_id, reason=reason)
         if as_json:
+            result = done.result
             print_json(
                 {
                     "campaign_id": result.campaign.id,
                     "status": result.campaign.status,
                     "previous_status": result.previous_status,
                     "contacts_cancelled": result.contacts_cancelled,
-                    "counts": counts,
+                    "counts": done.progress.counts,
                 }
             )
         else:
-            click.echo(_describe(action, result, counts))
+            click.echo(_describe(done))
 
     command.__doc__ = help_text
     params = [
@@ -169,31 +153,26 @@ def _lifecycle_command(
 
 start = _lifecycle_command(
     "start",
-    repo.start_campaign,
     "Start a draft campaign: a running daemon begins dialling it.",
     reason=False,
 )
 pause = _lifecycle_command(
     "pause",
-    repo.pause_campaign,
     "Pause a running campaign: no new calls; calls in flight still report back.",
     reason=True,
 )
 resume = _lifecycle_command(
     "resume",
-    repo.resume_campaign,
     "Resume a paused campaign. Nobody already called is re-dialled.",
     reason=False,
 )
 stop = _lifecycle_command(
     "stop",
-    repo.stop_campaign,
     "Stop a campaign: waiting contacts are cancelled, calls in flight finish.",
     reason=True,
 )
 cancel = _lifecycle_command(
     "cancel",
-    repo.cancel_campaign,
     "Cancel a campaign: nothing more is dialled; waiting contacts are cancelled.",
     reason=True,
 )

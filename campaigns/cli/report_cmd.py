@@ -1,34 +1,46 @@
-"""``vaani-campaigns report ID --out FILE.csv``: the outcome report (see ``campaigns.report``)."""
+"""``vaani-campaigns report ID --out FILE.csv``: the outcome report (see ``campaigns.report``).
+
+The report is written by :func:`campaigns.report.write_report` to a binary stream; where the
+bytes go is decided here, in one small function (:func:`_open_destination`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from datetime import UTC, datetime
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
 
 import click
 
+from campaigns.atomic_output import atomic_output
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.errors import UserError
-from campaigns.report import ReportOptions, export_report
+from campaigns.report import report_options, write_report
 
 
-def _split(values: tuple[str, ...]) -> frozenset[str]:
-    """Repeatable options that also accept comma-separated lists."""
-    return frozenset(v.strip() for value in values for v in value.split(",") if v.strip())
-
-
-def parse_since(value: str) -> datetime:
-    """An ISO 8601 date or time; without an offset it is taken as UTC."""
+@contextmanager
+def _open_destination(out: str) -> Iterator[tuple[BinaryIO, Path]]:
+    """The stream the report goes to, and a directory for the parts of a parallel export:
+    stdout for ``-``, else the file at ``out``, written whole or not at all. A reader of
+    stdout that goes away (``| head``) ends the command quietly, like a SIGPIPE."""
     try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(
-            f"--since {value!r} is not an ISO 8601 date or time "
-            "(e.g. 2026-11-23, 2026-11-23T14:00, 2026-11-23T14:00:00+05:30)"
-        ) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        if out == "-":
+            sys.stdout.flush()
+            yield sys.stdout.buffer, Path(tempfile.gettempdir())
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_output(Path(out)) as stream:
+                yield stream, Path(out).parent
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.exceptions.Exit(141) from None
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
 
 
 @click.command()
@@ -107,27 +119,23 @@ def report(
     included with their reason. Cells that a spreadsheet would run as a formula are prefixed
     with a single quote; phone numbers and plain numbers are left intact.
     """
-    options = ReportOptions(
+    options = report_options(
         attempts=attempts,
-        states=_split(states),
-        outcomes=_split(outcomes),
-        columns=tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else None,
-        since=parse_since(since) if since else None,
+        states=states,
+        outcomes=outcomes,
+        columns=columns,
+        since=since,
         bom=not no_bom,
     )
-    try:
-        result = export_report(app.engine(), campaign_id, out, options)
-    except BrokenPipeError:
-        # the reader of stdout went away (`| head`): stop quietly, like a SIGPIPE
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise click.exceptions.Exit(141) from None
-    except OSError as exc:
-        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    engine = app.engine()
+    with _open_destination(out) as (stream, scratch):
+        result = write_report(engine, campaign_id, stream, options, scratch=scratch)
+    where = out if out == "-" else str(Path(out))
     if as_json:
-        data = {"path": result.path, "rows": result.rows}
-        if result.path == "-":
+        data = {"path": where, "rows": result.rows}
+        if where == "-":
             click.echo(json.dumps(data), err=True)
         else:
             print_json(data)
-    elif result.path != "-":
-        click.echo(f"Wrote {result.rows} rows to {result.path}", err=True)
+    elif where != "-":
+        click.echo(f"Wrote {result.rows} rows to {where}", err=True)

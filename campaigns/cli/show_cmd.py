@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.errors import UserError
 from campaigns.stats import CampaignStats, campaign_stats
 
 
@@ -75,12 +74,7 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     time to dial the contacts still waiting (pending, retry_wait, dialing) at the rate of calls
     placed in the last 10 minutes; unknown when nothing was placed in that time.
     """
-    try:
-        stats = campaign_stats(app.engine(), campaign_id)
-    except LookupError:
-        raise UserError(
-            f"no campaign with id {campaign_id} (see `vaani-campaigns campaign list`)"
-        ) from None
+    stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:
         print_json(stats.to_dict())
     else:

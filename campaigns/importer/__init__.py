@@ -8,7 +8,8 @@
   same answers as ``phonenumbers``.
 * :mod:`~campaigns.importer.rows`: the per-row work, in worker processes for large files.
 * :mod:`~campaigns.importer.dedupe`: duplicate numbers across the file in bounded memory.
-* :mod:`~campaigns.importer.importer`: the one-transaction import (``create_campaign``).
+* :mod:`~campaigns.importer.importer`: the one-transaction import (``create_campaign``,
+  ``add_contacts``); its statements are in :mod:`storage.imports`.
 * :mod:`~campaigns.importer.rejects` and :mod:`~campaigns.importer.dncfile`: the rejects
   file and do-not-call files.
 """

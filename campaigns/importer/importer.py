@@ -3,8 +3,8 @@
 :func:`create_campaign` inserts the campaign row and all its contacts in ONE database
 transaction, so a failure half-way (a byte that does not decode deep in the file, a full
 disk, Ctrl-C) leaves no campaign and no contacts behind, and no rejects file either (that
-is renamed into place only after the commit). :func:`import_contacts` adds a file to an
-existing campaign inside the caller's transaction.
+is renamed into place only after the commit). :func:`add_contacts` adds a file to an
+existing campaign, in one transaction too. The statements are in :mod:`storage.imports`.
 
 Every data row becomes a contact, in one of these states:
 
@@ -26,12 +26,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from campaigns.errors import UserError
 from campaigns.importer.columns import ColumnMap, map_columns
@@ -45,21 +44,18 @@ from campaigns.importer.reader import (
     read_header,
     sniff,
 )
-from campaigns.importer.rejects import RejectsWriter
+from campaigns.importer.rejects import RejectsWriter, open_rejects
 from campaigns.importer.rows import REASON_MISSING, REASON_NO_ZONE, ChunkMapper, RowMapper
 from campaigns.policy import CallingPolicy
-from storage import suppressions
-from storage.models import Campaign, Contact, utcnow
+from storage.campaigns_repo import CampaignRecord
+from storage.engine import Engine
+from storage.imports import ImportTransaction, NewCampaign, begin_import
 from storage.states import ContactState
-
-_campaigns = cast(Table, Campaign.__table__)
-_contacts = cast(Table, Contact.__table__)
 
 Progress = Callable[[int, int], None]  # (bytes read, file size)
 
 INSERT_BATCH = 5_000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are mapped in-process
-SQLITE_IMPORT_CACHE_KB = 64 * 1024
 REASON_SUPPRESSED = "on the do-not-call list"
 
 
@@ -76,7 +72,7 @@ class ImportOptions:
     workers: int | None = None  # processes for the per-row work; None: decide by file size
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ImportStats:
     """What became of the rows, and where the time went (seconds)."""
 
@@ -116,16 +112,46 @@ class ImportStats:
         }
 
 
+@dataclass(kw_only=True)
+class _Tally:
+    """The counts while the rows go by (mutable; frozen into :class:`ImportStats`)."""
+
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    suppressed: int = 0
+    blank: int = 0
+    dnc_numbers: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def freeze(self, dnc_rejected: list[DncRejected]) -> ImportStats:
+        return ImportStats(
+            rows=self.rows,
+            imported=self.imported,
+            duplicates=self.duplicates,
+            invalid=self.invalid,
+            suppressed=self.suppressed,
+            blank=self.blank,
+            dnc_numbers=self.dnc_numbers,
+            dnc_rejected=dnc_rejected,
+            by_reason=self.by_reason,
+            timings=self.timings,
+        )
+
+
 def create_campaign(
     engine: Engine,
     csv_path: Path,
-    campaign: Mapping[str, Any],
+    campaign: NewCampaign | Mapping[str, Any],
     options: ImportOptions,
     *,
     progress: Progress | None = None,
 ) -> tuple[int, ImportStats]:
-    """Create a campaign from ``campaign`` (Campaign column values) and import ``csv_path``
-    into it, atomically. Returns the new campaign's id and the import's stats."""
+    """Create a campaign from ``campaign`` (its settings, already checked: see
+    :mod:`campaigns.services.create`) and import ``csv_path`` into it, atomically. Returns the
+    new campaign's id and the import's stats."""
     fmt = sniff(csv_path)  # whole-file problems surface before anything is written
     headers = read_header(csv_path, fmt)
     cmap = map_columns(
@@ -133,51 +159,38 @@ def create_campaign(
     )
     parser = _parser(options.region)
     dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
-    values = {
-        **campaign,
-        "region": parser.region,
-        "columns": cmap.columns_for_campaign(),
-        "phone_column": headers[cmap.phone],
-        "name_column": _name_column(cmap),
-        "source_file": str(csv_path),
-    }
-    rejects = RejectsWriter(options.rejects_path, headers) if options.rejects_path else None
-    try:
-        with engine.begin() as conn:
-            campaign_id = conn.execute(
-                insert(_campaigns).values(**values).returning(_campaigns.c.id)
-            ).scalar_one()
-            stats = _import(
-                conn, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
-            )
-            stats.dnc_rejected = dnc_rejected
-            conn.execute(
-                update(_campaigns)
-                .where(_campaigns.c.id == campaign_id)
-                .values(import_stats=stats.counts())
-            )
-        if rejects is not None:
-            rejects.commit()
-            stats.rejects_written = rejects.count
-    finally:
-        if rejects is not None:
-            rejects.discard()
-    return campaign_id, stats
+    settings = campaign if isinstance(campaign, NewCampaign) else NewCampaign(**campaign)
+    new = replace(
+        settings,
+        region=parser.region,
+        columns=cmap.columns_for_campaign(),
+        phone_column=headers[cmap.phone],
+        name_column=_name_column(cmap),
+        source_file=str(csv_path),
+    )
+    with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
+        campaign_id = tx.create_campaign(new)
+        tally = _import(
+            tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
+        )
+        stats = tally.freeze(dnc_rejected)
+        tx.record_import_stats(campaign_id, stats.counts())
+    return campaign_id, replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
 
-def import_contacts(
-    conn: Connection,
+def add_contacts(
+    engine: Engine,
     campaign_id: int,
     csv_path: Path,
     options: ImportOptions,
     *,
     progress: Progress | None = None,
 ) -> ImportStats:
-    """Add the contacts of ``csv_path`` to an existing campaign, in the caller's transaction.
+    """Add the contacts of ``csv_path`` to an existing campaign, in one transaction.
 
-    Numbers already in the campaign are duplicates. Row numbers continue after the
-    campaign's highest (the rejects file still shows the file's own row numbers). The
-    rejects file is moved into place when this returns, before the caller commits.
+    The same checks as :func:`create_campaign`; numbers already in the campaign are
+    duplicates. Row numbers continue after the campaign's highest (the rejects file still
+    shows the file's own row numbers). Raises :class:`~storage.errors.NotFound`.
     """
     fmt = sniff(csv_path)
     headers = read_header(csv_path, fmt)
@@ -186,19 +199,12 @@ def import_contacts(
     )
     parser = _parser(options.region)
     dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
-    rejects = RejectsWriter(options.rejects_path, headers) if options.rejects_path else None
-    try:
-        stats = _import(
-            conn, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
+    with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
+        tally = _import(
+            tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
         )
-        stats.dnc_rejected = dnc_rejected
-        if rejects is not None:
-            rejects.commit()
-            stats.rejects_written = rejects.count
-    finally:
-        if rejects is not None:
-            rejects.discard()
-    return stats
+    stats = tally.freeze(dnc_rejected)
+    return replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
 
 def _parser(region: str | None) -> PhoneParser:
@@ -221,15 +227,12 @@ def _name_column(cmap: ColumnMap) -> str | None:
     return "+".join(parts) or None
 
 
-def _campaign_policy(conn: Connection, campaign_id: int) -> CallingPolicy:
-    row = conn.execute(select(_campaigns).where(_campaigns.c.id == campaign_id)).one_or_none()
-    if row is None:
-        raise UserError(f"campaign {campaign_id} does not exist")
-    campaign = Campaign(**dict(row._mapping))
+def _campaign_policy(campaign: CampaignRecord) -> CallingPolicy:
     try:
-        return CallingPolicy.from_campaign(campaign)
+        # from_campaign reads the policy's attributes, which a CampaignRecord has by name
+        return CallingPolicy.from_campaign(cast(Any, campaign))
     except ValueError as exc:
-        raise UserError(f"campaign {campaign_id}: {exc}") from None
+        raise UserError(str(exc)) from None
 
 
 def _workers(options: ImportOptions, csv_path: Path) -> int:
@@ -245,7 +248,7 @@ def _workers(options: ImportOptions, csv_path: Path) -> int:
 
 
 def _import(
-    conn: Connection,
+    tx: ImportTransaction,
     campaign_id: int,
     csv_path: Path,
     options: ImportOptions,
@@ -255,48 +258,36 @@ def _import(
     dnc: list[str],
     fmt: CsvFormat,
     cmap: ColumnMap,
-) -> ImportStats:
-    stats = ImportStats()
+) -> _Tally:
+    stats = _Tally()
     timings = {"read+map": 0.0, "rows": 0.0, "insert": 0.0}
+    policy = _campaign_policy(tx.campaign(campaign_id))
     if dnc:
         stats.dnc_numbers = len(dnc)
-        suppressions.add(
-            conn, dnc, campaign_id=campaign_id, reason="--dnc file", source=str(options.dnc_file)
-        )
-    suppressed = suppressions.all_numbers(conn, campaign_id)
-    mapper = RowMapper(cmap, parser.region, _campaign_policy(conn, campaign_id))
-    c = _contacts.c
+        tx.add_campaign_suppressions(campaign_id, dnc, str(options.dnc_file))
+    suppressed = tx.suppressed_numbers(campaign_id)
+    mapper = RowMapper(cmap, parser.region, policy)
     seen = SeenNumbers()  # E.164 number -> row of its first occurrence
-    existing = conn.execute(
-        select(c.phone_e164, c.row_number).where(
-            c.campaign_id == campaign_id, c.phone_e164.isnot(None)
-        )
-    ).all()
-    if existing:  # negative rows: already in the campaign before this file
+    existing = tx.known_numbers(campaign_id)
+    if existing.phones:  # negative rows: already in the campaign before this file
         seen.add(
-            np.array([int(p[1:]) for p, _ in existing], dtype=np.int64),
-            np.array([-r for _, r in existing], dtype=np.int32),
+            np.array([int(p[1:]) for p in existing.phones], dtype=np.int64),
+            -np.array(existing.rows, dtype=np.int32),
         )
     del existing
-    offset = conn.execute(
-        select(func.coalesce(func.max(c.row_number), 0)).where(c.campaign_id == campaign_id)
-    ).scalar_one()
+    offset = tx.last_row_number(campaign_id)
 
     pending, invalid = str(ContactState.PENDING), str(ContactState.INVALID)
     supp_state = str(ContactState.SUPPRESSED)
     by_reason = stats.by_reason
     reader = ChunkReader(csv_path, fmt, len(cmap.headers), options.chunk_rows)
-    insert_sql, stamp = _insert_statement(conn)
-    if conn.dialect.name == "sqlite":
-        # a bigger page cache for this transaction: six indexes take random inserts
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KB}")
     total = max(csv_path.stat().st_size, 1)
     mapped_chunks = ChunkMapper(mapper, _workers(options, csv_path)).map(reader)
     t_read = time.perf_counter()
     for columns, m in mapped_chunks:
         t0 = time.perf_counter()
         timings["read+map"] += t0 - t_read
-        now = stamp(utcnow())
+        now = tx.now()
         batch: list[tuple[Any, ...]] = []
         raws = columns[cmap.phone]
         numbered = [
@@ -357,44 +348,17 @@ def _import(
         t1 = time.perf_counter()
         timings["rows"] += t1 - t0
         for k in range(0, len(batch), INSERT_BATCH):
-            conn.exec_driver_sql(insert_sql, batch[k : k + INSERT_BATCH])
+            tx.insert_contacts(batch[k : k + INSERT_BATCH])
         t_read = time.perf_counter()
         timings["insert"] += t_read - t1
         if progress is not None:
             progress(min(reader.position, total), total)
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # back to SQLite's default
     if stats.rows == 0:
         raise UserError(
             f"{csv_path}: the file has a header but no contact rows. Nothing was imported."
         )
     stats.timings = timings
     return stats
-
-
-_INSERT_COLUMNS = (
-    "campaign_id", "row_number", "phone_e164", "raw_phone", "name", "metadata", "timezones",
-    "state", "reason", "attempts", "updated_at",
-)  # fmt: skip
-
-
-def _insert_statement(conn: Connection) -> tuple[str, Callable[[Any], Any]]:
-    """The contacts INSERT in the driver's own parameter style, and the converter for the
-    ``updated_at`` value (the column type's own bind processor).
-
-    Rows go straight to the driver's ``executemany`` as tuples, metadata already JSON:
-    SQLAlchemy's per-row parameter processing costs more than the database work here.
-    """
-    style = conn.dialect.paramstyle
-    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style)
-    if marks is None:  # pragma: no cover - SQLite and psycopg use the styles above
-        raise NotImplementedError(f"paramstyle {style}")
-    sql = (
-        f"INSERT INTO {_contacts.name} ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join([marks] * len(_INSERT_COLUMNS))})"
-    )
-    processor = _contacts.c.updated_at.type.bind_processor(conn.dialect)
-    return sql, (processor or (lambda v: v))
 
 
 def _bucket(reason: str) -> str:

@@ -1,0 +1,202 @@
+"""Use case: create a campaign from a contact CSV, every setting checked first.
+
+The settings come as a person typed them (:class:`CampaignSpec`: ``window="09:00-20:00"``,
+``retry_delay="2h"``, ISO 8601 instants), from the command line or a web form alike.
+:func:`check_campaign` turns them into the campaign row's values or raises
+:class:`~campaigns.errors.UserError` naming the option (``--window: ...``), before the file is
+read; :func:`create_from_csv` then imports the file in one transaction
+(:func:`campaigns.importer.importer.create_campaign`): a failure leaves nothing behind.
+
+Lengths are checked here against the columns (``storage.models``), so an over-long name or
+agent id gets the same clear message on SQLite (which would store it) and PostgreSQL (which
+would refuse it with a raw SQL error). A retry delay below :data:`MIN_RETRY_DELAY` is refused:
+dialling one person again within two minutes is what carriers and VICIdial treat as abuse.
+Test rigs against the sandbox lower the floor with ``min_retry_delay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from campaigns.errors import UserError
+from campaigns.policy import (
+    CallingPolicy,
+    format_clock,
+    format_days,
+    parse_days,
+    parse_duration,
+    parse_window,
+    parse_zone,
+)
+from storage.engine import Engine
+from storage.imports import NewCampaign
+from storage.states import CampaignStatus
+
+if TYPE_CHECKING:
+    from campaigns.importer.importer import ImportOptions, ImportStats, Progress
+
+#: The shortest retry delay a campaign may have (VICIdial refuses less).
+MIN_RETRY_DELAY = timedelta(seconds=120)
+#: Longest values, as the columns of ``storage.models.Campaign`` hold them.
+MAX_LENGTHS = {"NAME": 200, "--agent-id": 200, "--caller-id": 32, "--voice": 100}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignSpec:
+    """A new campaign's settings as a person gives them (the options of ``campaign create``)."""
+
+    name: str
+    agent_id: str
+    window: str = "09:00-20:00"
+    days: str = "mon-sat"
+    timezone: str | None = None
+    max_attempts: int = 3
+    retry_delay: str = "2h"
+    start_at: str | None = None
+    end_at: str | None = None
+    caller_id: str | None = None
+    voice: str | None = None
+    draft: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatedCampaign:
+    """What :func:`create_from_csv` did: the new campaign and what became of the rows."""
+
+    campaign_id: int
+    name: str
+    status: str
+    stats: ImportStats
+
+
+def parse_min_retry_delay(value: str | None, *, source: str) -> timedelta:
+    """The retry-delay floor a test rig asks for (``source`` names where it came from, e.g.
+    an environment variable); :data:`MIN_RETRY_DELAY` when ``value`` is empty."""
+    if not value:
+        return MIN_RETRY_DELAY
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
+def _zone(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        parse_zone(value)
+    except ValueError as exc:
+        raise UserError(f"--timezone: {exc}") from None
+    return value
+
+
+def _instant(value: str | None, flag: str, zone: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{flag}: {value!r} is not an ISO 8601 date or date-time "
+            "(e.g. 2026-12-01T09:00 or 2026-12-01T09:00+05:30)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+    return dt
+
+
+def _check_lengths(**values: str | None) -> None:
+    for flag, value in values.items():
+        limit = MAX_LENGTHS[flag]
+        if value is not None and len(value) > limit:
+            raise UserError(f"{flag}: at most {limit} characters, not {len(value)}")
+
+
+def _retry_delay(value: str, minimum: timedelta) -> timedelta:
+    try:
+        delay = parse_duration(value)
+    except ValueError as exc:
+        raise UserError(f"--retry-delay: {exc}") from None
+    if delay < minimum:
+        raise UserError(
+            f"--retry-delay: at least {int(minimum.total_seconds())} s, not {value!r} "
+            "(re-dialling a person sooner is refused by carriers and dialers such as VICIdial)"
+        )
+    return delay
+
+
+def check_campaign(
+    spec: CampaignSpec, *, min_retry_delay: timedelta = MIN_RETRY_DELAY
+) -> NewCampaign:
+    """The campaign row's values, every setting checked (UserError names the option)."""
+    name, agent_id = spec.name.strip(), spec.agent_id.strip()
+    if not name:
+        raise UserError("NAME: the campaign needs a name")
+    if not agent_id:
+        raise UserError("--agent-id: give the Vaani agent that places the calls")
+    caller_id, voice = spec.caller_id or None, spec.voice or None
+    _check_lengths(**{"NAME": name, "--agent-id": agent_id, "--caller-id": caller_id})
+    _check_lengths(**{"--voice": voice})
+    try:
+        start, end = parse_window(spec.window)
+    except ValueError as exc:
+        raise UserError(f"--window: {exc}") from None
+    try:
+        day_set = parse_days(spec.days)
+    except ValueError as exc:
+        raise UserError(f"--days: {exc}") from None
+    delay = _retry_delay(spec.retry_delay, min_retry_delay)
+    if spec.max_attempts < 1:
+        raise UserError(f"--max-attempts: must be at least 1, not {spec.max_attempts}")
+    zone = _zone(spec.timezone)
+    begins = _instant(spec.start_at, "--start-at", zone)
+    ends = _instant(spec.end_at, "--end-at", zone)
+    if begins and ends and ends <= begins:
+        raise UserError("--end-at: must be after --start-at")
+    CallingPolicy(  # the same checks the scheduler will make, now rather than at dial time
+        window_start=start,
+        window_end=end,
+        days=day_set,
+        timezone=zone,
+        start_at=begins,
+        end_at=ends,
+        max_attempts=spec.max_attempts,
+    )
+    return NewCampaign(
+        name=name,
+        agent_id=agent_id,
+        status=str(CampaignStatus.DRAFT if spec.draft else CampaignStatus.RUNNING),
+        window_start=format_clock(start),
+        window_end=format_clock(end),
+        days=format_days(day_set),
+        timezone=zone,
+        start_at=begins,
+        end_at=ends,
+        max_attempts=spec.max_attempts,
+        retry_delay_s=int(delay.total_seconds()),
+        outbound_number=caller_id,
+        voice=voice,
+    )
+
+
+def create_from_csv(
+    engine: Engine,
+    csv_path: Path,
+    spec: CampaignSpec,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    min_retry_delay: timedelta = MIN_RETRY_DELAY,
+) -> CreatedCampaign:
+    """Check ``spec``, then create the campaign and import ``csv_path`` into it, all or
+    nothing. Raises :class:`UserError` for a bad setting or file (nothing is written then)."""
+    new = check_campaign(spec, min_retry_delay=min_retry_delay)
+    from campaigns.importer.importer import create_campaign  # loads pandas and numpy
+
+    campaign_id, stats = create_campaign(engine, csv_path, new, options, progress=progress)
+    status = new.status or str(CampaignStatus.DRAFT)  # check_campaign always sets it
+    return CreatedCampaign(campaign_id=campaign_id, name=new.name, status=status, stats=stats)

@@ -1,0 +1,76 @@
+"""The aggregate queries behind a campaign's summary (``campaign show``, the progress line).
+
+:func:`campaign_aggregates` reads one campaign's counts with a handful of grouped queries (no
+contact or attempt row is loaded) in one read-only transaction, and returns them as a frozen
+value; ``campaigns.stats`` turns them into the figures people read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from storage.campaigns_repo import CampaignRecord
+from storage.engine import reading
+from storage.errors import NotFound
+from storage.models import Attempt, Campaign, Contact
+from storage.states import Outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignAggregates:
+    """Raw counts of one campaign (keys as stored; ``None`` for no outcome yet)."""
+
+    campaign: CampaignRecord
+    by_state: dict[str, int]  # contacts per state
+    by_outcome: dict[str | None, int]  # contacts per last known outcome
+    call_outcomes: dict[str, int]  # placed calls per outcome
+    avg_answered_duration_s: float | None
+    attempts_histogram: dict[int, int]  # contacts per number of attempts (> 0)
+    placed_since: int  # calls accepted at or after ``since``
+
+
+def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) -> CampaignAggregates:
+    """The counts of ``campaign_id``; ``placed_since`` counts calls accepted from ``since``.
+    Raises :class:`NotFound` when there is no such campaign."""
+    with reading(engine).connect() as conn:
+        row = conn.execute(select(Campaign).where(Campaign.id == campaign_id)).first()
+        if row is None:
+            raise NotFound(f"no campaign with id {campaign_id}")
+        of_campaign = Contact.campaign_id == campaign_id
+        by_state = conn.execute(
+            select(Contact.state, func.count()).where(of_campaign).group_by(Contact.state)
+        ).all()
+        by_outcome = conn.execute(
+            select(Contact.outcome, func.count()).where(of_campaign).group_by(Contact.outcome)
+        ).all()
+        placed = (Attempt.campaign_id == campaign_id) & Attempt.accepted_at.is_not(None)
+        call_outcomes = conn.execute(
+            select(Attempt.outcome, func.count())
+            .where(placed, Attempt.outcome.is_not(None))
+            .group_by(Attempt.outcome)
+        ).all()
+        avg_dur = conn.execute(
+            select(func.avg(Attempt.duration_s)).where(
+                placed, Attempt.outcome == Outcome.ANSWERED.value
+            )
+        ).scalar()
+        histogram = conn.execute(
+            select(Contact.attempts, func.count())
+            .where(of_campaign, Contact.attempts > 0)
+            .group_by(Contact.attempts)
+        ).all()
+        recent = conn.execute(
+            select(func.count()).where(placed, Attempt.accepted_at >= since)
+        ).scalar_one()
+    return CampaignAggregates(
+        campaign=CampaignRecord.from_row(row),
+        by_state={str(s): int(n) for s, n in by_state},
+        by_outcome={o: int(n) for o, n in by_outcome},
+        call_outcomes={str(o): int(n) for o, n in call_outcomes},
+        avg_answered_duration_s=float(avg_dur) if avg_dur is not None else None,
+        attempts_histogram={int(k): int(n) for k, n in histogram},
+        placed_since=int(recent),
+    )
