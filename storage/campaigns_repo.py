@@ -50,6 +50,7 @@ class CampaignRecord:
 
     id: int
     name: str
+    provider: str
     agent_id: str
     status: str
     status_reason: str | None
