@@ -58,22 +58,45 @@ _MEMO_LIMIT = 4096
 
 
 class CampaignSettings(Protocol):
-    """The campaign settings a policy is built from: a
+    """The campaign settings a policy is built from (read-only): a
     :class:`~storage.campaigns_repo.CampaignRecord` has them (the importer's row, before the
     campaign exists, too)."""
 
-    id: Any
-    window_start: str
-    window_end: str
-    days: str
-    timezone: str | None
-    start_at: datetime | None
-    end_at: datetime | None
-    max_attempts: int
-    retry_delay_s: int
-    retry_delays: Mapping[str, Any]
-    redial_voicemail: bool
-    daily_cap_per_number: int | None
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def window_start(self) -> str: ...
+
+    @property
+    def window_end(self) -> str: ...
+
+    @property
+    def days(self) -> str: ...
+
+    @property
+    def timezone(self) -> str | None: ...
+
+    @property
+    def start_at(self) -> datetime | None: ...
+
+    @property
+    def end_at(self) -> datetime | None: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    @property
+    def retry_delay_s(self) -> int: ...
+
+    @property
+    def retry_delays(self) -> Mapping[str, Any]: ...
+
+    @property
+    def redial_voicemail(self) -> bool: ...
+
+    @property
+    def daily_cap_per_number(self) -> int | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,9 +13,10 @@ Each :meth:`OutcomePoller.poll_once`:
    before any outcome is applied, so the history is read once per poll;
 4. for each of our calls the history shows final, fetches ``/api/call_details`` once for the
    summary and entity (concurrently), and applies all those outcomes in one transaction
-   (:func:`scheduler.outcomes.apply_outcomes`).
+   (:func:`storage.outcomes.apply_outcomes`).
    When details fail (404, 5xx) the call is retried next poll; after a few failed polls the
-   outcome is applied from the history alone, never left hanging;
+   outcome is applied from the history alone, never left hanging (the transaction is
+   ``storage.outcomes``'s; what an outcome means is ``campaigns.dialing.OutcomeRules``'s);
 5. calls past their outcome deadline that the history did not show final are looked up
    directly (at most once per ``lookup_every``), and past twice the deadline finished as
    ``no_outcome``.
@@ -34,32 +35,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, select
-
+from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
 from scheduler.client import CallDetails, CallRecord, HistoryPage
 from scheduler.errors import AccountError, VaaniError
-from scheduler.outcomes import (
-    Applied,
-    CallResult,
-    PolicyCache,
-    apply_outcome,
-    apply_outcomes,
-    classify,
-)
+from scheduler.outcomes import classify
 from scheduler.reconcile import (
     DEFAULT_GRACE,
     DEFAULT_SKEW,
     HistoryCoverage,
     UnknownAttempt,
-    linked_call_ids,
-    mark_not_placed,
-    mark_reconciled,
     match_unknown,
     phone_key,
 )
 from scheduler.wire import PAGE_SIZE_MAX
-from storage.models import Attempt, Campaign, utcnow
+from storage.attempts import (
+    LiveAttempt,
+    linked_call_ids,
+    load_live,
+    mark_not_placed,
+    mark_reconciled,
+)
+from storage.engine import Engine
+from storage.models import utcnow
+from storage.outcomes import Applied, CallResult, apply_outcome, apply_outcomes
 from storage.states import AttemptState, Outcome
 
 log = logging.getLogger("vaani.poller")
@@ -68,26 +67,6 @@ log = logging.getLogger("vaani.poller")
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
 APPLY_BATCH = 200
-
-
-@dataclass(frozen=True, kw_only=True)
-class LiveAttempt:
-    """A live attempt as the poller needs it (a value, never an ORM object)."""
-
-    attempt_id: int
-    contact_id: int
-    state: str
-    call_id: str | None
-    phone_e164: str
-    agent_id: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    outcome_deadline_at: datetime | None
-
-    @property
-    def since(self) -> datetime:
-        """The earliest the API can have created this call."""
-        return min(t for t in (self.created_at, self.sent_at) if t is not None)
 
 
 @dataclass
@@ -107,46 +86,6 @@ class PollStats:
     @property
     def requests(self) -> int:
         return self.history_pages + self.details_requests + self.lookups
-
-
-def load_live(engine: Engine) -> tuple[list[LiveAttempt], list[str]]:
-    """Accepted and unknown attempts, and the numbers of reserved ones (POST in flight)."""
-    states = [s.value for s in (AttemptState.ACCEPTED, AttemptState.UNKNOWN)]
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                Attempt.id,
-                Attempt.contact_id,
-                Attempt.state,
-                Attempt.call_id,
-                Attempt.phone_e164,
-                Campaign.agent_id,
-                Attempt.created_at,
-                Attempt.sent_at,
-                Attempt.outcome_deadline_at,
-            )
-            .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_(states))
-            .order_by(Attempt.created_at, Attempt.id)
-        ).all()
-        busy = conn.execute(
-            select(Attempt.phone_e164).where(Attempt.state == AttemptState.RESERVED.value)
-        ).scalars()
-        live = [
-            LiveAttempt(
-                attempt_id=r.id,
-                contact_id=r.contact_id,
-                state=r.state,
-                call_id=r.call_id,
-                phone_e164=r.phone_e164,
-                agent_id=r.agent_id,
-                created_at=r.created_at,
-                sent_at=r.sent_at,
-                outcome_deadline_at=r.outcome_deadline_at,
-            )
-            for r in rows
-        ]
-        return live, list(busy)
 
 
 def _raw_status(record: CallRecord | CallDetails) -> str | None:
@@ -179,6 +118,7 @@ class OutcomePoller:
         lookup_every: timedelta = timedelta(seconds=60),
         max_pages: int = 50,
         details_concurrency: int = 16,
+        policies: PolicyCache | None = None,
     ) -> None:
         if outcome_deadline <= timedelta(0):
             raise ValueError("the outcome deadline must be positive")
@@ -196,7 +136,7 @@ class OutcomePoller:
         self._page_size = page_size  # adapted after each poll (see _read_history)
         self.details_concurrency = details_concurrency
         self._details_slots = asyncio.Semaphore(details_concurrency)  # renewed per poll
-        self._policies = PolicyCache()
+        self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
 
@@ -364,7 +304,10 @@ class OutcomePoller:
         """Decide the unknown attempts; return those that became accepted."""
         phones = {phone_key(a.phone_e164) for a in unknown}
         relevant = [r for r in records if phone_key(r.contact_number) in phones]
-        linked = await dbexec.run(linked_call_ids, self.engine, {r.call_id for r in relevant})
+        ids = {r.call_id for r in relevant}
+        linked: set[str] = set()
+        for provider in sorted({a.provider for a in unknown}):  # call ids are per provider
+            linked |= await dbexec.run(linked_call_ids, self.engine, provider, ids)
         now = self.clock()
         verdicts = match_unknown(
             [
@@ -393,7 +336,8 @@ class OutcomePoller:
                 mark_reconciled,
                 self.engine,
                 attempt_id,
-                rec,
+                call_id=rec.call_id,
+                call_started_at=rec.created_at,
                 now=now,
                 outcome_deadline=self.outcome_deadline,
             )
@@ -405,6 +349,7 @@ class OutcomePoller:
                         attempt_id=a.attempt_id,
                         contact_id=a.contact_id,
                         state=AttemptState.ACCEPTED.value,
+                        provider=a.provider,
                         call_id=rec.call_id,
                         phone_e164=a.phone_e164,
                         agent_id=a.agent_id,
@@ -422,7 +367,14 @@ class OutcomePoller:
                 "answer lost and no matching call in the history: not placed "
                 "(the contact is due again)"
             )
-            if await dbexec.run(mark_not_placed, self.engine, attempt_id, now=now, reason=reason):
+            if await dbexec.run(
+                mark_not_placed,
+                self.engine,
+                attempt_id,
+                now=now,
+                reason=reason,
+                cancel_if=cancelled_by_campaign,
+            ):
                 stats.not_placed += 1
                 log.info(
                     "lost answer reconciled: the call was not placed",
@@ -493,7 +445,7 @@ class OutcomePoller:
             self.engine,
             [(a.attempt_id, r) for a, r in ready],
             now=self.clock(),
-            policies=self._policies,
+            rules=self._rules,
         )
         for (attempt, result), done in zip(ready, applied, strict=True):
             self._record(attempt, result, done, stats)
@@ -505,7 +457,7 @@ class OutcomePoller:
             attempt.attempt_id,
             result,
             now=self.clock(),
-            policies=self._policies,
+            rules=self._rules,
         )
         self._record(attempt, result, applied, stats)
 

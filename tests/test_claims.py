@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import Engine, select
 
 from storage import claims, settle
-from storage.claims import CampaignInfo, Candidate, Decision
+from storage.campaigns_repo import CampaignRecord
+from storage.claims import Candidate, Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, Suppression, utcnow
 from storage.states import ContactState
-from tests.factories import indian_numbers, make_campaign, make_contacts
+from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
 
-def dial_all(camp: CampaignInfo, cand: Candidate, now):  # type: ignore[no-untyped-def]
+def dial_all(camp: CampaignRecord, cand: Candidate, now):  # type: ignore[no-untyped-def]
     return Decision.dial()
 
 
@@ -116,7 +117,7 @@ def test_settlements(engine: Engine) -> None:
     now = utcnow()
     jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=4, decide=dial_all).jobs
     a, u, n, r = jobs
-    assert settle.record_accepted(
+    assert accept(
         engine,
         a.attempt_id,
         call_id="c-1",
@@ -137,7 +138,7 @@ def test_settlements(engine: Engine) -> None:
         http_status=422,
     )
     # settling twice is refused (compare-and-set on the attempt state)
-    assert not settle.record_accepted(
+    assert not accept(
         engine,
         a.attempt_id,
         call_id="c-2",
