@@ -189,8 +189,8 @@ def test_from_campaign_reads_a_stored_campaign(db_url: str) -> None:
         row = Campaign(name="c", agent_id="a", retry_delays={"failed": 600})
         session.add(row)
         session.commit()
-        camp = get_campaign(engine, row.id)
-    pol = CallingPolicy.from_campaign(camp)
+        campaign_id = row.id
+    pol = CallingPolicy.from_campaign(get_campaign(engine, campaign_id))
     engine.dispose()
     # the schema defaults: 09:00-20:00, mon-sat, 3 attempts, 2 h delay, voicemail re-dialled
     assert (pol.window_start, pol.window_end) == (time(9), time(20))
