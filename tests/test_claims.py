@@ -50,6 +50,25 @@ def test_claim_writes_attempt_ahead_and_moves_contact(engine: Engine) -> None:
     job = res.jobs[0]
     assert job.campaign.agent_id == "agent-1"
     assert job.metadata["customer_name"].startswith("Contact")
+    # ... as a value: no ORM object rides into the dial tasks
+    assert type(job.campaign) is CampaignRecord and job.campaign.id == cid
+
+
+def test_attempts_record_the_campaign_provider_at_claim_time(engine: Engine) -> None:
+    vaani = make_campaign(engine)
+    other = make_campaign(engine, provider="voisnap")
+    make_contacts(engine, vaani, indian_numbers(2))
+    make_contacts(engine, other, indian_numbers(2, start=10))
+    jobs = claims.claim_due(engine, daemon_id="d1", now=utcnow(), limit=4, decide=dial_all).jobs
+    assert {(j.campaign.id, j.campaign.provider) for j in jobs} == {
+        (vaani, "vaani"),
+        (other, "voisnap"),
+    }
+    with engine.connect() as conn:
+        rows = conn.execute(select(Attempt.campaign_id, Attempt.provider)).all()
+    assert sorted(rows) == sorted(
+        [(vaani, "vaani"), (vaani, "vaani"), (other, "voisnap"), (other, "voisnap")]
+    )
 
 
 def test_claim_respects_live_cap_and_campaign_status(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from storage import attempts, claims, settle
 from storage.attempts import reconcile_stale_claims
 from storage.claims import Decision
 from storage.engine import make_engine
-from storage.models import Attempt, Contact, utcnow
+from storage.models import Attempt, Campaign, Contact, utcnow
 from tests.conftest import Sandbox
 from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
@@ -241,6 +241,45 @@ def test_reconciled_and_not_placed_transitions(engine: Engine) -> None:
     assert (r.state, r.cstate, r.n, r.due) == ("not_placed", "pending", 0, later)
     assert not mark_not_placed(engine, a2, now=later, reason="twice")
     assert row(engine, a2).n == 0
+
+
+def test_call_ids_are_looked_up_per_provider(engine: Engine) -> None:
+    now = utcnow()
+    (ours,) = claim(engine, 1, now)
+    cid = make_campaign(engine, provider="voisnap")
+    make_contacts(engine, cid, ["+919811111111", "+919811111112"])
+    theirs = [
+        j.attempt_id
+        for j in claims.claim_due(engine, daemon_id="d1", now=now, limit=2, decide=_dial).jobs
+    ]
+    for aid in (ours, *theirs):
+        settle.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
+    deadline = timedelta(minutes=5)
+    assert mark_reconciled(engine, ours, rec("call-7", at=now), now=now, outcome_deadline=deadline)
+    assert attempts.linked_call_ids(engine, "vaani", {"call-7", "call-8"}) == {"call-7"}
+    assert attempts.linked_call_ids(engine, "voisnap", {"call-7", "call-8"}) == set()
+    # the same id from another provider is another call: it may be linked there, once
+    assert mark_reconciled(
+        engine, theirs[0], rec("call-7", at=now), now=now, outcome_deadline=deadline
+    )
+    assert not mark_reconciled(
+        engine, theirs[1], rec("call-7", at=now), now=now, outcome_deadline=deadline
+    )
+    assert attempts.linked_call_ids(engine, "voisnap", {"call-7"}) == {"call-7"}
+    assert [row(engine, a).state for a in (ours, *theirs)] == ["accepted", "accepted", "unknown"]
+
+
+def test_not_placed_in_a_stopped_campaign_cancels_the_contact(engine: Engine) -> None:
+    now = utcnow()
+    (aid,) = claim(engine, 1, now)
+    settle.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
+    with engine.begin() as conn:
+        conn.execute(update(Campaign).values(status="stopped"))
+    assert mark_not_placed(engine, aid, now=now, reason="no such call")
+    r = row(engine, aid)
+    assert (r.state, r.cstate, r.n, r.due) == ("not_placed", "cancelled", 0, None)
+    with engine.connect() as conn:
+        assert conn.execute(select(Contact.reason)).scalar() == "campaign stopped before a re-dial"
 
 
 def test_stale_claims_become_unknown(engine: Engine) -> None:
