@@ -6,9 +6,9 @@ Each :meth:`OutcomePoller.poll_once`:
    with none, it makes no request at all;
 2. pages ``GET /api/call-history`` newest first and stops as soon as every call it needs has
    been seen, or at the page whose oldest record is older than the oldest call still needed
-   (its ``sent_at`` minus a clock-skew margin) -- never further. Records that are not ours
-   (other agents, inbound calls, background traffic) are simply not matched. The page size
-   grows (up to the API's 200) when one page was not enough, since each page costs a request;
+   (its ``sent_at`` minus a clock-skew margin) -- never further (:mod:`scheduler.history`).
+   Records that are not ours (other agents, inbound calls, background traffic) are simply not
+   matched;
 3. reconciles ``unknown`` attempts against those same records (:mod:`scheduler.reconcile`)
    before any outcome is applied, so the history is read once per poll;
 4. for each of our calls the history shows final, fetches ``/api/call_details`` once for the
@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
-from scheduler.client import CallDetails, CallRecord, HistoryPage
+from scheduler.client import CallDetails, CallRecord
 from scheduler.errors import AccountError, VaaniError
+from scheduler.history import HistoryReader, OutcomeAPI, PollStats, raw_status
 from scheduler.outcomes import classify
 from scheduler.reconcile import (
     DEFAULT_GRACE,
@@ -48,7 +47,6 @@ from scheduler.reconcile import (
     match_unknown,
     phone_key,
 )
-from scheduler.wire import PAGE_SIZE_MAX
 from storage.attempts import (
     LiveAttempt,
     linked_call_ids,
@@ -67,39 +65,6 @@ log = logging.getLogger("vaani.poller")
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
 APPLY_BATCH = 200
-
-
-@dataclass
-class PollStats:
-    """What one poll did. ``requests`` counts logical API requests (not client retries)."""
-
-    live: int = 0
-    history_pages: int = 0
-    details_requests: int = 0
-    lookups: int = 0
-    finished: int = 0
-    reconciled: int = 0
-    not_placed: int = 0
-    no_outcome: int = 0
-    details_failures: int = 0
-
-    @property
-    def requests(self) -> int:
-        return self.history_pages + self.details_requests + self.lookups
-
-
-def _raw_status(record: CallRecord | CallDetails) -> str | None:
-    """The status exactly as the API wrote it (the parsed one is lower-cased)."""
-    raw = record.raw.get("call_status", record.raw.get("status"))
-    return raw.strip() if isinstance(raw, str) and raw.strip() else record.status
-
-
-class OutcomeAPI(Protocol):
-    """The two read endpoints the poller uses (``VaaniClient`` is one; tests use a fake)."""
-
-    async def call_history(self, page: int = 1, page_size: int = 50) -> HistoryPage: ...
-
-    async def call_details(self, call_id: str) -> CallDetails: ...
 
 
 class OutcomePoller:
@@ -122,18 +87,14 @@ class OutcomePoller:
     ) -> None:
         if outcome_deadline <= timedelta(0):
             raise ValueError("the outcome deadline must be positive")
-        if max_pages < 1 or page_size < 1:
-            raise ValueError("page_size and max_pages must be at least 1")
         self.engine = engine
         self.client = client
-        self.page_size = page_size
         self.outcome_deadline = outcome_deadline
         self.clock = clock
         self.skew = skew
         self.grace = grace
         self.lookup_every = lookup_every
-        self.max_pages = max_pages
-        self._page_size = page_size  # adapted after each poll (see _read_history)
+        self._history = HistoryReader(page_size=page_size, max_pages=max_pages, skew=skew)
         self.details_concurrency = details_concurrency
         self._details_slots = asyncio.Semaphore(details_concurrency)  # renewed per poll
         self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
@@ -168,7 +129,7 @@ class OutcomePoller:
             if a.outcome_deadline_at is not None and a.outcome_deadline_at <= now
         }
         tracked = [a for a in accepted if a.attempt_id not in overdue]
-        records, coverage = await self._read_history(tracked, unknown, stats)
+        records, coverage = await self._history.read(self.client, tracked, unknown, stats)
         if unknown:
             accepted += await self._reconcile(unknown, records, coverage, busy, stats)
         by_call = {a.call_id: a for a in accepted if a.call_id}
@@ -204,92 +165,6 @@ class OutcomePoller:
                 },
             )
         return stats
-
-    # ----------------------------------------------------------------- history
-
-    async def _read_history(
-        self,
-        tracked: Sequence[LiveAttempt],
-        unknown: Sequence[LiveAttempt],
-        stats: PollStats,
-    ) -> tuple[list[CallRecord], HistoryCoverage]:
-        """Pages newest first until every call still needed is seen or the pages are older
-        than the oldest one needed (minus the skew margin).
-
-        The page size adapts: when a poll needed more records than one page holds, the next
-        asks for bigger pages (up to the API's 200), since every page costs one request
-        whatever its size; it never goes below the configured size.
-        """
-        need_calls = {a.call_id: a.since for a in tracked if a.call_id}
-        # unknown attempts need the history read past their creation: a call to the same
-        # number may also be an older one of another attempt, matched only afterwards
-        need_unknown = [a.created_at for a in unknown]
-        records: list[CallRecord] = []
-        oldest: datetime | None = None
-        reached_end = False
-        if not need_calls and not need_unknown:
-            return records, HistoryCoverage(oldest=None, reached_end=False)
-        size = self._page_size
-        used: int | None = None  # records read when the last need was met
-        last: HistoryPage | None = None
-        for page_no in range(1, self.max_pages + 1):
-            page = last = await self.client.call_history(page=page_no, page_size=size)
-            stats.history_pages += 1
-            for rec in page.records:
-                records.append(rec)
-                need_calls.pop(rec.call_id, None)
-                if rec.created_at is not None and (oldest is None or rec.created_at < oldest):
-                    oldest = rec.created_at
-                if used is None and self._satisfied(need_calls, need_unknown, oldest):
-                    used = len(records)
-            if self._last_page(page):
-                reached_end = True
-                break
-            if used is not None:
-                break
-        if last is not None:
-            self._page_size = self._next_page_size(last, size, used or len(records))
-        return records, HistoryCoverage(oldest=oldest, reached_end=reached_end)
-
-    def _satisfied(
-        self, need_calls: dict[str, datetime], need_unknown: list[datetime], oldest: datetime | None
-    ) -> bool:
-        """Has the history been read far enough? Every tracked call seen, and no record
-        newer than the oldest need (minus the skew margin) can still be further down."""
-        needed = [*need_calls.values(), *need_unknown]
-        if not needed:
-            return True
-        return oldest is not None and oldest < min(needed) - self.skew
-
-    @staticmethod
-    def _last_page(page: HistoryPage) -> bool:
-        """Is ``page`` the end of the history? The pagination block decides when the API sends
-        one; only without it does a short page count as the end (an API that silently sends
-        fewer records than asked for would otherwise look finished, and a lost call not
-        found in a history we think complete is declared not placed)."""
-        items = page.raw.get("data")
-        count = len(items) if isinstance(items, list) else 0
-        if count == 0:
-            return True
-        if page.total_pages is not None:
-            return page.page >= page.total_pages
-        if page.total is not None:
-            return page.page * page.page_size >= page.total
-        return count < page.page_size
-
-    def _next_page_size(self, page: HistoryPage, asked: int, used: int) -> int:
-        """The page size for the next poll: enough for what this one needed, within the
-        API's 200, never below the configured size, and only beyond it when the API
-        confirms it serves the size asked for (its pagination block echoes it)."""
-        pagination = page.raw.get("pagination")
-        try:
-            echoed = int(pagination["page_size"]) if isinstance(pagination, dict) else None
-        except (KeyError, TypeError, ValueError):
-            echoed = None
-        if echoed != asked:  # not confirmed (or capped): stay with what is known to work
-            return self.page_size if echoed is None else max(1, min(asked, page.page_size))
-        wanted = math.ceil(used * 1.25)
-        return max(self.page_size, min(PAGE_SIZE_MAX, wanted))
 
     # ----------------------------------------------------------------- lost answers
 
@@ -343,18 +218,11 @@ class OutcomePoller:
             )
             if ok:
                 stats.reconciled += 1
-                a = by_id[attempt_id]
                 promoted.append(
-                    LiveAttempt(
-                        attempt_id=a.attempt_id,
-                        contact_id=a.contact_id,
+                    replace(
+                        by_id[attempt_id],
                         state=AttemptState.ACCEPTED.value,
-                        provider=a.provider,
                         call_id=rec.call_id,
-                        phone_e164=a.phone_e164,
-                        agent_id=a.agent_id,
-                        created_at=a.created_at,
-                        sent_at=a.sent_at,
                         outcome_deadline_at=now + self.outcome_deadline,
                     )
                 )
@@ -423,7 +291,7 @@ class OutcomePoller:
         assert outcome is not None
         result = CallResult(
             outcome=outcome,
-            call_status=_raw_status(rec),
+            call_status=raw_status(rec),
             duration_ms=rec.duration_ms
             if rec.duration_ms is not None
             else (details.duration_ms if details else None),
@@ -505,7 +373,7 @@ class OutcomePoller:
             raw = {k: v for k, v in details.raw.items() if k != "transcript"}
             result = CallResult(
                 outcome=outcome,
-                call_status=_raw_status(details),
+                call_status=raw_status(details),
                 duration_ms=details.duration_ms,
                 summary=details.summary,
                 entity=details.entity,
@@ -517,10 +385,10 @@ class OutcomePoller:
         if now < flag_at:
             return
         if details is not None:
-            problem = f"last status {_raw_status(details) or 'unknown'}"
+            problem = f"last status {raw_status(details) or 'unknown'}"
         result = CallResult(
             outcome=Outcome.NO_OUTCOME,
-            call_status=_raw_status(details) if details else None,
+            call_status=raw_status(details) if details else None,
             raw={k: v for k, v in details.raw.items() if k != "transcript"} if details else None,
             details_fetched=details is not None,
             error=f"no outcome reported within {self.outcome_deadline * 2} ({problem})",
