@@ -74,14 +74,11 @@ async def dial_all(engine: Engine, client: VaaniClient, n: int, rate: float) -> 
                 name=job.name,
                 metadata=job.metadata,
             )
+            accepted = settle.Accepted(
+                attempt_id=job.attempt_id, call_id=out.call_id, sent_at=sent, accepted_at=utcnow()
+            )
             await dbexec.run(
-                settle.record_accepted,
-                engine,
-                job.attempt_id,
-                call_id=out.call_id,
-                sent_at=sent,
-                now=utcnow(),
-                outcome_deadline=DEADLINE,
+                settle.record_accepted_many, engine, [accepted], outcome_deadline=DEADLINE
             )
             placed += 1
         wait = start + placed / rate - time.monotonic()

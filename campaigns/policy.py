@@ -1,508 +1,59 @@
-"""The calling policy: when a contact may be dialled, and when a missed call is dialled again.
+"""The calling policy, as the rest of the program imports it.
 
-Two halves, both pure (no I/O, no clock of their own):
+The policy lives in three modules, each with one job:
 
-* parsers for what people type on the command line and in campaign settings:
-  :func:`parse_window` (``"09:00-20:00"``), :func:`parse_days` (``"mon-sat"``) and
-  :func:`parse_duration` (``"1h30m"``), each with a ``format_*`` inverse;
-* :class:`CallingPolicy`, a frozen value built from a campaign row, which answers "may this
-  contact be dialled now?" (:meth:`~CallingPolicy.is_open`), "when next?"
-  (:meth:`~CallingPolicy.next_opening`) and "re-dial after this outcome, and when?"
-  (:meth:`~CallingPolicy.redial_delay`).
+* :mod:`campaigns.parsing`: what people type (windows, days, durations, zones) and its inverse;
+* :mod:`campaigns.calling`: :class:`CallingPolicy`, a campaign's window, dates, cap and re-dial
+  delays as a frozen value;
+* :mod:`campaigns.dialing`: the decisions built on it (dial or not, the contact's state after
+  an outcome, opt-outs) and the one cache of policies.
 
-Calling windows are wall-clock times in the *contact's* zone. A number that maps to several
-zones (a US area code that straddles a zone border) may only be dialled when every one of its
-zones is inside the window on an allowed weekday: the rule protects the person at the far end,
-so we take the strictest reading. Daylight saving time is handled by :mod:`zoneinfo`: on the
-morning the clocks jump forward over the window start, the window opens at the jump.
+This module re-exports the first two so that ``from campaigns.policy import CallingPolicy,
+parse_window`` keeps working.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-if TYPE_CHECKING:
-    from storage.models import Campaign
-
-# --------------------------------------------------------------------------------------------
-# parsers
-
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_ALIASES = {
-    **{name: i for i, name in enumerate(DAY_NAMES)},
-    **{
-        name: i
-        for i, name in enumerate(
-            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-        )
-    },
-    "tues": 1,
-    "wednes": 2,
-    "thur": 3,
-    "thurs": 3,
-}
-_DAY_GROUPS = {
-    "all": frozenset(range(7)),
-    "daily": frozenset(range(7)),
-    "everyday": frozenset(range(7)),
-    "weekdays": frozenset(range(5)),
-    "weekday": frozenset(range(5)),
-    "weekends": frozenset({5, 6}),
-    "weekend": frozenset({5, 6}),
-}
-
-_WINDOW_FORMS = (
-    "expected START-END on the 24-hour clock, e.g. '09:00-20:00' or '9-20' "
-    "(END may be '24:00'; the end must be after the start: overnight windows such as "
-    "'22:00-06:00' are not supported)"
+from campaigns.calling import (
+    BUSY_DELAY_CAP,
+    DEFAULT_RETRY_DELAYS,
+    REDIAL_OUTCOMES,
+    SEARCH_HORIZON,
+    UNKNOWN_ZONE,
+    CallingPolicy,
+    CampaignSettings,
+    default_retry_delays,
 )
-_DAYS_FORMS = (
-    "expected day names or ranges separated by commas, e.g. 'mon-sat', 'mon,wed,fri', "
-    "'weekdays', 'weekends' or 'all'"
-)
-_DURATION_FORMS = (
-    "expected a number with units d, h, m, s (and w), e.g. '90s', '30m', '2h', '1d', '1h30m', "
-    "or plain seconds such as '3600'"
+from campaigns.parsing import (
+    DAY_NAMES,
+    END_OF_DAY,
+    format_clock,
+    format_days,
+    format_duration,
+    format_window,
+    parse_days,
+    parse_duration,
+    parse_window,
+    parse_zone,
 )
 
-#: The end of the day: a window ending at "24:00" covers the last minute of the day.
-END_OF_DAY = time.max
-
-_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?")
-
-
-def _parse_clock(text: str, *, end: bool) -> time | None:
-    m = _CLOCK.fullmatch(text.strip())
-    if m is None:
-        return None
-    hour, minute = int(m.group(1)), int(m.group(2) or 0)
-    if end and hour == 24 and minute == 0:
-        return END_OF_DAY
-    if hour > 23 or minute > 59:
-        return None
-    return time(hour, minute)
-
-
-def parse_window(s: str) -> tuple[time, time]:
-    """Parse a daily calling window such as ``"09:00-20:00"`` or ``"9-20"``.
-
-    The window is half-open, ``[start, end)``, in the contact's local time. ``"24:00"`` as
-    the end means the end of the day. Raises :class:`ValueError` naming the text otherwise.
-    """
-    parts = re.split(r"\s*[-\u2013]\s*", s.strip()) if isinstance(s, str) else []
-    if len(parts) != 2:
-        raise ValueError(f"invalid calling window {s!r}: {_WINDOW_FORMS}")
-    start = _parse_clock(parts[0], end=False)
-    end = _parse_clock(parts[1], end=True)
-    if start is None or end is None:
-        raise ValueError(f"invalid calling window {s!r}: {_WINDOW_FORMS}")
-    if end <= start:
-        raise ValueError(
-            f"invalid calling window {s!r}: the end must be after the start "
-            "(overnight windows are not supported; use two campaigns or widen the window)"
-        )
-    return start, end
-
-
-def format_clock(t: time) -> str:
-    """``time(9, 0)`` -> ``"09:00"``; :data:`END_OF_DAY` -> ``"24:00"``."""
-    return "24:00" if t == END_OF_DAY else f"{t.hour:02d}:{t.minute:02d}"
-
-
-def format_window(start: time, end: time) -> str:
-    """The inverse of :func:`parse_window`: ``"09:00-20:00"``."""
-    return f"{format_clock(start)}-{format_clock(end)}"
-
-
-def parse_days(s: str) -> frozenset[int]:
-    """Parse allowed weekdays (0 = Monday): ``"mon-sat"``, ``"mon,wed,fri"``, ``"weekdays"``.
-
-    Case-insensitive; full names ("monday") work too; a range may wrap around the week
-    (``"fri-mon"`` is Friday to Monday). Raises :class:`ValueError` naming the bad part.
-    """
-    if not isinstance(s, str) or not s.strip():
-        raise ValueError(f"invalid days {s!r}: {_DAYS_FORMS}")
-    days: set[int] = set()
-    for raw in s.split(","):
-        token = raw.strip().lower()
-        if token in _DAY_GROUPS:
-            days |= _DAY_GROUPS[token]
-            continue
-        ends = [p.strip() for p in re.split(r"\s*[-\u2013]\s*", token)]
-        if len(ends) > 2 or any(p not in _DAY_ALIASES for p in ends):
-            raise ValueError(f"invalid days {s!r}: {raw.strip()!r} is not a day; {_DAYS_FORMS}")
-        first, last = _DAY_ALIASES[ends[0]], _DAY_ALIASES[ends[-1]]
-        days.update((first + i) % 7 for i in range((last - first) % 7 + 1))
-    return frozenset(days)
-
-
-def format_days(days: frozenset[int] | set[int]) -> str:
-    """The inverse of :func:`parse_days`, in the campaign column's form: ``"mon,tue,wed"``."""
-    return ",".join(DAY_NAMES[d] for d in sorted(days))
-
-
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(
-    r"(?:(\d+(?:\.\d+)?)\s*w)?\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*"
-    r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
-    r"(?:(\d+(?:\.\d+)?)\s*s)?"
-)
-_MAX_DURATION = timedelta(days=3660)  # ten years: anything longer is a typo
-
-
-def parse_duration(s: str) -> timedelta:
-    """Parse a duration: ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``, ``"1h30m"``, ``"3600"``.
-
-    Units go from largest to smallest, each at most once; a plain number is seconds.
-    Case-insensitive. Raises :class:`ValueError` for anything else, negative values, or more
-    than ten years.
-    """
-    text = s.strip().lower() if isinstance(s, str) else ""
-    seconds: float
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        seconds = float(text)
-    else:
-        m = _DURATION.fullmatch(text)
-        if not text or m is None or not any(m.groups()):
-            raise ValueError(f"invalid duration {s!r}: {_DURATION_FORMS}")
-        seconds = sum(
-            float(v) * _UNIT_SECONDS[u]
-            for v, u in zip(m.groups(), "wdhms", strict=True)
-            if v is not None
-        )
-    if seconds > _MAX_DURATION.total_seconds():
-        raise ValueError(f"invalid duration {s!r}: longer than ten years")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(d: timedelta) -> str:
-    """The inverse of :func:`parse_duration` for whole seconds: ``timedelta(hours=1.5)`` ->
-    ``"1h30m"``, zero -> ``"0s"``. Fractions of a second are rounded."""
-    total = round(d.total_seconds())
-    if total < 0:
-        raise ValueError(f"cannot format a negative duration: {d}")
-    parts = []
-    for unit in "dhms":
-        n, total = divmod(total, _UNIT_SECONDS[unit])
-        if n:
-            parts.append(f"{n}{unit}")
-    return "".join(parts) or "0s"
-
-
-# --------------------------------------------------------------------------------------------
-# re-dial delays
-
-#: The outcomes (``storage.states.Outcome`` values) after which a contact may be re-dialled.
-REDIAL_OUTCOMES = ("no_answer", "busy", "failed", "voicemail", "no_outcome")
-BUSY_DELAY_CAP = timedelta(minutes=15)
-
-
-def default_retry_delays(retry_delay: timedelta) -> dict[str, timedelta]:
-    """The per-outcome re-dial delays a campaign gets unless its ``retry_delays`` override one.
-
-    Every outcome waits the campaign's ``retry_delay`` except ``busy``: a busy line means the
-    person is on the phone right now, so they are likely reachable soon, and we call again
-    after at most 15 minutes. ``failed`` (a carrier or network failure), ``voicemail`` and
-    ``no_outcome`` (the call never reported back) wait the full delay, like ``no_answer``.
-    """
-    delays = dict.fromkeys(REDIAL_OUTCOMES, retry_delay)
-    delays["busy"] = min(retry_delay, BUSY_DELAY_CAP)
-    return delays
-
-
-#: The delays of a campaign created with the default ``retry_delay_s`` (7200 s).
-DEFAULT_RETRY_DELAYS: Mapping[str, timedelta] = default_retry_delays(timedelta(hours=2))
-
-UNKNOWN_ZONE = "Etc/Unknown"
-#: How far ahead :meth:`CallingPolicy.next_opening` looks for a common window. A year, because
-#: daylight saving time can make zones overlap only for a few weeks of it.
-SEARCH_HORIZON = timedelta(days=400)
-_MEMO_LIMIT = 4096
-
-
-def parse_zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name`` (e.g. ``"America/New_York"``); ValueError naming it otherwise."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America", too long
-        raise ValueError(
-            f"unknown time zone {name!r}: expected an IANA name such as "
-            "'America/New_York' or 'Asia/Kolkata'"
-        ) from exc
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallingPolicy:
-    """When a campaign may dial a contact, and how it re-dials; built once per campaign.
-
-    All instants are aware datetimes (any zone; compared as instants). Times of day are the
-    contact's local wall-clock time: ``[window_start, window_end)`` on ``days`` (0 = Monday).
-    """
-
-    window_start: time
-    window_end: time
-    days: frozenset[int]
-    timezone: str | None = None
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    max_attempts: int = 3
-    retry_delays: Mapping[str, timedelta] = field(default_factory=lambda: DEFAULT_RETRY_DELAYS)
-    redial_voicemail: bool = True
-    daily_cap_per_number: int | None = None
-    # (zones, from) -> first opening at or after `from` (None: never); see next_opening
-    _memo: dict[tuple[str, ...], tuple[datetime, datetime | None]] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
-    _feasible: dict[tuple[str, ...], bool] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
-
-    def __post_init__(self) -> None:
-        if self.window_end <= self.window_start:
-            raise ValueError("the calling window must end after it starts")
-        if not self.days or not self.days <= frozenset(range(7)):
-            raise ValueError(f"days must be a non-empty set of weekdays 0-6, not {self.days}")
-        if self.timezone is not None:
-            parse_zone(self.timezone)
-        for name, value in (("start_at", self.start_at), ("end_at", self.end_at)):
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} must be an aware datetime")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
-        unknown = set(self.retry_delays) - set(REDIAL_OUTCOMES)
-        if unknown:
-            raise ValueError(
-                f"retry delays for unknown outcomes {sorted(unknown)}; "
-                f"expected some of {', '.join(REDIAL_OUTCOMES)}"
-            )
-
-    @classmethod
-    def from_campaign(cls, campaign: Campaign) -> CallingPolicy:
-        """Build the policy from a campaign row; ValueError names the campaign and the setting."""
-        try:
-            return cls._from_campaign(campaign)
-        except ValueError as exc:
-            raise ValueError(f"campaign {campaign.id}: {exc}") from None
-
-    @classmethod
-    def _from_campaign(cls, campaign: Campaign) -> CallingPolicy:
-        start, end = parse_window(f"{campaign.window_start}-{campaign.window_end}")
-        delays = default_retry_delays(timedelta(seconds=campaign.retry_delay_s))
-        for outcome, seconds in (campaign.retry_delays or {}).items():
-            if outcome not in delays:
-                raise ValueError(
-                    f"retry delay for unknown outcome {outcome!r}; "
-                    f"expected one of {', '.join(REDIAL_OUTCOMES)}"
-                )
-            if not isinstance(seconds, int | float) or not 0 <= seconds <= 10 * 365 * 86400:
-                raise ValueError(
-                    f"retry delay for {outcome} is not a number of seconds: {seconds!r}"
-                )
-            delays[outcome] = timedelta(seconds=seconds)
-        return cls(
-            window_start=start,
-            window_end=end,
-            days=parse_days(campaign.days),
-            timezone=campaign.timezone or None,
-            start_at=campaign.start_at,
-            end_at=campaign.end_at,
-            max_attempts=campaign.max_attempts,
-            retry_delays=delays,
-            redial_voicemail=campaign.redial_voicemail,
-            daily_cap_per_number=campaign.daily_cap_per_number,
-        )
-
-    # -- time zones ---------------------------------------------------------------------------
-
-    def zones_for(self, contact_timezones: str | None) -> tuple[str, ...]:
-        """The zones whose local time governs a contact: the campaign's override zone, else
-        the contact's comma-separated zones; ``()`` when unknown (empty, ``Etc/Unknown`` or a
-        name :mod:`zoneinfo` does not know), and then the contact must not be dialled."""
-        if self.timezone:
-            return (self.timezone,)
-        zones: list[str] = []
-        for raw in (contact_timezones or "").split(","):
-            name = raw.strip()
-            if not name:
-                continue
-            if name == UNKNOWN_ZONE:
-                return ()
-            try:
-                parse_zone(name)
-            except ValueError:
-                return ()
-            if name not in zones:
-                zones.append(name)
-        return tuple(zones)
-
-    # -- windows ------------------------------------------------------------------------------
-
-    def _zone_open(self, tz: ZoneInfo, now: datetime) -> bool:
-        local = now.astimezone(tz)
-        return (
-            local.weekday() in self.days
-            and self.window_start <= local.time().replace(tzinfo=None) < self.window_end
-        )
-
-    def _in_dates(self, now: datetime) -> bool:
-        return (self.start_at is None or self.start_at <= now) and (
-            self.end_at is None or now < self.end_at
-        )
-
-    def is_open(self, zones: Sequence[str], now: datetime) -> bool:
-        """True when ``now`` is inside the window in *every* zone, on an allowed local weekday,
-        and within the campaign's start/end dates. False for no zones (unknown)."""
-        _aware(now, "now")
-        if not zones or not self._in_dates(now):
-            return False
-        return all(self._zone_open(parse_zone(z), now) for z in zones)
-
-    def next_opening(self, zones: Sequence[str], after: datetime) -> datetime | None:
-        """The earliest instant ``>= after`` at which :meth:`is_open` holds, or None when there
-        is none: no zones, the zones' windows never overlap, or the campaign ends first.
-
-        Exact (not minute-stepping): an opening is the start of a zone's window (or the jump of
-        a daylight-saving transition), so from a closed instant we move to the latest of the
-        closed zones' next openings and check again; each step moves forward to a window start,
-        so the loop is short. Results are remembered per zone set, so the dispatcher asking the
-        same question for many contacts is cheap.
-        """
-        _aware(after, "after")
-        if not zones:
-            return None
-        key = tuple(zones)
-        memo = self._memo.get(key)
-        if memo is not None and memo[0] <= after and (memo[1] is None or after <= memo[1]):
-            return memo[1]
-        result = self._search(key, after, self.end_at)
-        if len(self._memo) >= _MEMO_LIMIT:
-            self._memo.clear()
-        self._memo[key] = (after, result)
-        return result
-
-    def feasible(self, zones: Sequence[str], at: datetime | None = None) -> bool:
-        """Whether the zones' windows ever overlap: an instant within a year of ``at``
-        (default: now) where all are open, regardless of the campaign's start and end dates.
-        A year, because daylight saving time shifts overlaps by an hour for part of it."""
-        if not zones:
-            return False
-        key = tuple(zones)
-        if at is None and key in self._feasible:  # an importer asks once per row
-            return self._feasible[key]
-        start = at if at is not None else datetime.now(UTC)
-        _aware(start, "at")
-        answer = self._search(key, start, None, use_dates=False) is not None
-        if at is None:
-            if len(self._feasible) >= _MEMO_LIMIT:
-                self._feasible.clear()
-            self._feasible[key] = answer
-        return answer
-
-    def _search(
-        self,
-        zones: tuple[str, ...],
-        after: datetime,
-        end_at: datetime | None,
-        *,
-        use_dates: bool = True,
-    ) -> datetime | None:
-        tzs = [parse_zone(z) for z in zones]
-        t = after.astimezone(UTC)
-        if use_dates and self.start_at is not None and t < self.start_at:
-            t = self.start_at.astimezone(UTC)
-        limit = t + SEARCH_HORIZON
-        if end_at is not None:
-            limit = min(limit, end_at.astimezone(UTC))
-        while t < limit:
-            closed = [tz for tz in tzs if not self._zone_open(tz, t)]
-            if not closed:
-                return t
-            t = max(self._zone_next_open(tz, t) for tz in closed)
-        return None
-
-    def _zone_next_open(self, tz: ZoneInfo, t: datetime) -> datetime:
-        """The earliest instant after ``t`` (at which the zone is closed) when it is open."""
-        local_day = t.astimezone(tz).date()
-        best: datetime | None = None
-        for k in range(0, 9):
-            day = local_day + timedelta(days=k)
-            if day.weekday() not in self.days:
-                continue
-            opening = self._window_start_instant(tz, day)
-            if opening > t:
-                best = opening
-                break
-        if best is None:  # cannot happen with a non-empty set of days; be safe
-            return t + timedelta(days=8)
-        # a backward daylight-saving jump between t and best can re-open the window
-        if t.astimezone(tz).utcoffset() != best.astimezone(tz).utcoffset():
-            jump = _transition(tz, t, best)
-            if jump is not None and self._zone_open(tz, jump) and jump < best:
-                return jump
-        return best
-
-    def _window_start_instant(self, tz: ZoneInfo, day: date) -> datetime:
-        """The first instant of ``day`` (local) whose wall time is at or after window_start."""
-        wall = datetime.combine(day, self.window_start)
-        first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-        second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-        lo, hi = min(first, second), max(first, second)
-        if lo == hi or lo.astimezone(tz).replace(tzinfo=None) == wall:
-            return lo  # an ordinary time, or the first of a repeated hour
-        # the wall time falls in a gap (clocks jumped forward): the window opens at the jump
-        jump = _transition(tz, lo, hi)
-        return jump if jump is not None else hi
-
-    # -- re-dials -----------------------------------------------------------------------------
-
-    def redial_delay(self, outcome: str, attempts_made: int) -> timedelta | None:
-        """How long to wait before calling again after ``outcome``, or None not to re-dial:
-        the call was answered, ``attempts_made`` reached ``max_attempts``, or it went to
-        voicemail and the campaign does not re-dial voicemail."""
-        if outcome == "answered" or attempts_made >= self.max_attempts:
-            return None
-        if outcome == "voicemail" and not self.redial_voicemail:
-            return None
-        try:
-            return self.retry_delays[outcome]
-        except KeyError:
-            if outcome in REDIAL_OUTCOMES:
-                return DEFAULT_RETRY_DELAYS[outcome]
-            raise ValueError(
-                f"unknown call outcome {outcome!r}; expected answered or one of "
-                f"{', '.join(REDIAL_OUTCOMES)}"
-            ) from None
-
-
-def _aware(value: datetime, name: str) -> None:
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware datetime, got naive {value.isoformat()}")
-
-
-def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime | None:
-    """The instant in ``(lo, hi]`` where ``tz``'s UTC offset changes, if any.
-
-    Transitions fall on whole seconds, so a binary search over epoch seconds finds it exactly.
-    """
-
-    def offset(epoch: int) -> timedelta | None:
-        return datetime.fromtimestamp(epoch, UTC).astimezone(tz).utcoffset()
-
-    before = lo.astimezone(tz).utcoffset()
-    a, b = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
-    if offset(b) == before:
-        return None
-    while b - a > 1:  # offset(a) == before != offset(b)
-        mid = (a + b) // 2
-        if offset(mid) == before:
-            a = mid
-        else:
-            b = mid
-    return datetime.fromtimestamp(b, UTC)
+__all__ = [
+    "BUSY_DELAY_CAP",
+    "DAY_NAMES",
+    "DEFAULT_RETRY_DELAYS",
+    "END_OF_DAY",
+    "REDIAL_OUTCOMES",
+    "SEARCH_HORIZON",
+    "UNKNOWN_ZONE",
+    "CallingPolicy",
+    "CampaignSettings",
+    "default_retry_delays",
+    "format_clock",
+    "format_days",
+    "format_duration",
+    "format_window",
+    "parse_days",
+    "parse_duration",
+    "parse_window",
+    "parse_zone",
+]

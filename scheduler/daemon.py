@@ -14,37 +14,44 @@ coordinate daemons) drives three periodic jobs:
 All jobs use ``coalesce=True``, ``max_instances=1`` and a misfire grace of about one interval.
 Shutdown on SIGTERM/SIGINT is ours (APScheduler's asyncio executor only cancels): pause the
 scheduler, stop claiming, await in-flight trigger-calls up to a timeout, record those still
-running as ``unknown`` (reconciled by the next start), mark the daemon stopped, exit 0.
+running as ``unknown`` (reconciled by the next start), mark the daemon stopped, exit 0. A job
+still running at that moment (a poll waiting out a retry, say) is cancelled by APScheduler;
+the job wrapper takes that cancellation quietly, since it is the shutdown we asked for, rather
+than letting APScheduler log it as a job failure with a traceback.
+
+The daemon's dispatcher and poller share one :class:`~campaigns.dialing.PolicyCache`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
-import os
 import signal
-import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, select
 
-from scheduler import dbexec, housekeeping
+from campaigns.dialing import PolicyCache
+from scheduler import dbexec
 from scheduler.client import VaaniClient
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, VaaniError
 from scheduler.poller import OutcomePoller
 from scheduler.ratelimit import RateLimiter
-from scheduler.reconcile import reconcile_stale_claims
 from scheduler.retry import RetryPolicy
-from storage import daemons
+from storage import campaigns_repo, daemons, progress
+from storage.attempts import reconcile_stale_claims
 from storage.claims import DialJob
-from storage.models import Daemon as DaemonRow
+from storage.engine import Engine
+from storage.errors import InvalidTransition, NotFound
 from storage.models import utcnow
+from storage.progress import Progress
 
 log = logging.getLogger("vaani.daemon")
 
@@ -104,10 +111,11 @@ class Daemon:
         settings: DaemonSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
-        on_progress: Callable[[housekeeping.Progress], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
         stop_requested: threading.Event | None = None,
     ) -> None:
         self.engine = engine
+        self.policies = PolicyCache()
         self._stop_requested = stop_requested
         self.client = client
         self.limiter = limiter
@@ -125,6 +133,7 @@ class Daemon:
             outcome_deadline=settings.outcome_deadline,
             grace=settings.reconcile_grace,
             clock=clock,
+            policies=self.policies,
         )
         self._last_heartbeat = 0.0
         self._last_counts = 0.0
@@ -150,6 +159,7 @@ class Daemon:
             ),
             on_account_error=self._account_error,
             clock=self.clock,
+            policies=self.policies,
         )
         await self._recover()
         loop = asyncio.get_running_loop()
@@ -166,7 +176,7 @@ class Daemon:
         )
         for fn, every, name in jobs:
             sched.add_job(
-                fn,
+                self._quiet_at_shutdown(fn),
                 "interval",
                 seconds=every,
                 id=name,
@@ -194,7 +204,9 @@ class Daemon:
         """Claims left by daemons that died (including an earlier run of this one killed
         with SIGKILL) become ``unknown`` and are reconciled, never re-dialled blindly."""
         now = self.clock()
-        dead = await dbexec.run(_dead_daemons, self.engine, now, self.settings.dead_after)
+        dead = await dbexec.run(
+            daemons.dead_daemons, self.engine, now, self.settings.dead_after, local_pids=True
+        )
         dead = [d for d in dead if d != self.daemon_id]  # a slow heartbeat is not death
         # also catches claims whose lease ran out on a daemon that is alive but stuck
         n = await dbexec.run(reconcile_stale_claims, self.engine, dead, now)
@@ -218,6 +230,23 @@ class Daemon:
         log.info("daemon stopped", extra={"event": "daemon_stopped", "exit_code": self.exit_code})
 
     # ----------------------------------------------------------------- jobs
+
+    def _quiet_at_shutdown(
+        self, job: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """``job``, taking the cancellation APScheduler's shutdown sends it as the end of the
+        job rather than a failure (the drain that follows is ours)."""
+
+        @functools.wraps(job)
+        async def run() -> None:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                if not self.stop_event.is_set():
+                    raise
+                log.debug("%s job cancelled at shutdown", job.__name__)
+
+        return run
 
     async def _dispatch_job(self) -> None:
         assert self.dispatcher is not None
@@ -259,21 +288,21 @@ class Daemon:
                 await dbexec.run(daemons.heartbeat, self.engine, self.daemon_id, now=now)
                 self._last_heartbeat = loop.time()
                 await self._recover()
-            await dbexec.run(housekeeping.close_ended_campaigns, self.engine, now)
+            await dbexec.run(progress.close_ended_campaigns, self.engine, now)
             counts = self.on_progress is not None and loop.time() - self._last_counts >= 2.0
-            progress = await dbexec.run(housekeeping.progress, self.engine, now, with_counts=counts)
+            state = await dbexec.run(progress.progress, self.engine, with_counts=counts)
             if counts:
                 self._last_counts = loop.time()
         except Exception:
             log.exception("housekeeping failed", extra={"event": "housekeeping_error"})
             return
-        if self.on_progress is not None and progress.counts:
-            self.on_progress(progress)
+        if self.on_progress is not None and state.counts:
+            self.on_progress(state)
         if self._fatal is not None and s.until_done:
             log.error(self._fatal, extra={"event": "dispatch_paused"})
             self.exit_code = EXIT_SERVICE
             self.stop_event.set()
-        elif s.until_done and not progress.work_left:
+        elif s.until_done and not state.work_left:
             log.info("no campaign has work left", extra={"event": "until_done"})
             self.stop_event.set()
 
@@ -295,7 +324,7 @@ class Daemon:
             return
         reason = f"paused by the API ({exc.status_code}): {exc}"
         asyncio.get_running_loop().create_task(
-            dbexec.run(housekeeping.pause_campaign, self.engine, job.campaign.id, reason)
+            dbexec.run(_pause_campaign, self.engine, job.campaign.id, reason, self.clock())
         )
         log.error(
             "campaign paused",
@@ -304,29 +333,11 @@ class Daemon:
         self.exit_code = EXIT_SERVICE
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _dead_daemons(engine: Engine, now: datetime, timeout: timedelta) -> list[str]:
-    """Daemons whose heartbeat stopped, plus those on this host whose process is gone (a
-    restart after SIGKILL need not wait for the heartbeat timeout)."""
-    dead = set(daemons.dead_daemons(engine, now, timeout))
-    host, me = socket.gethostname()[:255], os.getpid()
-    with engine.connect() as conn:
-        local = conn.execute(
-            select(DaemonRow.id, DaemonRow.pid).where(
-                DaemonRow.stopped_at.is_(None), DaemonRow.hostname == host, DaemonRow.pid != me
-            )
-        ).all()
-    dead.update(d.id for d in local if not _pid_alive(d.pid))
-    return sorted(dead)
+def _pause_campaign(engine: Engine, campaign_id: int, reason: str, now: datetime) -> None:
+    """Pause a running campaign with a reason people will see in ``campaign show``; one that
+    is no longer running (paused or stopped meanwhile, or deleted) is left as it is."""
+    with contextlib.suppress(InvalidTransition, NotFound):
+        campaigns_repo.pause_campaign(engine, campaign_id, reason=reason[:2000], now=now)
 
 
 async def run_daemon(
@@ -335,7 +346,7 @@ async def run_daemon(
     *,
     api_key: str,
     base_url: str,
-    on_progress: Callable[[housekeeping.Progress], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     stop_requested: threading.Event | None = None,
 ) -> int:
     """Run a daemon until it is signalled (or, with ``until_done``, until nothing is left)."""

@@ -23,11 +23,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine
-
-from campaigns.policy import CallingPolicy
+from campaigns.dialing import Decider, PolicyCache
 from scheduler import dbexec
 from scheduler.client import VaaniClient
 from scheduler.errors import (
@@ -44,7 +41,8 @@ from scheduler.errors import (
     ValidationError,
 )
 from storage import claims, settle
-from storage.claims import CampaignInfo, Candidate, Decision, DialJob
+from storage.claims import DialJob
+from storage.engine import Engine
 from storage.models import utcnow
 from storage.settle import Accepted
 from storage.states import ContactState
@@ -83,55 +81,6 @@ class DispatchStats:
     closed: dict[str, int] = field(default_factory=dict)
 
 
-class Decider:
-    """The dial decision for one candidate, from the campaign's calling policy.
-
-    Kept apart from the dispatcher so it can be tested without any I/O.
-    """
-
-    def __init__(self, daily_cap: int | None) -> None:
-        self._daily_cap = daily_cap
-        self._policies: dict[tuple[int, Any], CallingPolicy] = {}
-
-    def policy(self, camp: CampaignInfo) -> CallingPolicy:
-        key = (camp.id, camp.row.updated_at)
-        pol = self._policies.get(key)
-        if pol is None:
-            pol = CallingPolicy.from_campaign(camp.row)
-            self._policies = {k: v for k, v in self._policies.items() if k[0] != camp.id}
-            self._policies[key] = pol
-        return pol
-
-    def __call__(self, camp: CampaignInfo, cand: Candidate, now: datetime) -> Decision:
-        pol = self.policy(camp)
-        if cand.suppressed:
-            return Decision.close(ContactState.SUPPRESSED, "on the do-not-call list")
-        if cand.attempts >= pol.max_attempts:
-            return Decision.close(ContactState.EXHAUSTED, "attempt cap reached")
-        if pol.end_at is not None and now >= pol.end_at:
-            return Decision.close(ContactState.EXPIRED, "the campaign ended before this call")
-        zones = pol.zones_for(cand.timezones)
-        if not zones:
-            return Decision.close(
-                ContactState.INVALID,
-                "time zone unknown for this number: set the campaign's --timezone "
-                "or a timezone column",
-            )
-        if not pol.is_open(zones, now):
-            opening = pol.next_opening(zones, now)
-            if opening is None:
-                return Decision.close(
-                    ContactState.EXPIRED, "no calling window left before the campaign's end"
-                )
-            return Decision.defer(opening)
-        caps = [c for c in (self._daily_cap, pol.daily_cap_per_number) if c]
-        cap = min(caps) if caps else None
-        if cap is not None and len(cand.recent_calls) >= cap:
-            # due again when the oldest of the last `cap` calls leaves the 24-hour window
-            return Decision.defer(cand.recent_calls[-cap] + timedelta(hours=24, seconds=1))
-        return Decision.dial()
-
-
 class Dispatcher:
     """Claims due contacts and sends their trigger-calls; one per daemon."""
 
@@ -144,6 +93,7 @@ class Dispatcher:
         settings: DispatchSettings,
         on_account_error: Callable[[AccountError, DialJob], None],
         clock: Callable[[], datetime] = utcnow,
+        policies: PolicyCache | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
@@ -151,7 +101,7 @@ class Dispatcher:
         self.settings = settings
         self._on_account_error = on_account_error
         self._clock = clock
-        self._decide = Decider(settings.daily_cap_per_number)
+        self._decide = Decider(settings.daily_cap_per_number, policies)
         self._inflight: set[asyncio.Task[None]] = set()
         self._accepted: list[tuple[Accepted, DialJob]] = []
         self.stats = DispatchStats()

@@ -6,16 +6,17 @@ Each :meth:`OutcomePoller.poll_once`:
    with none, it makes no request at all;
 2. pages ``GET /api/call-history`` newest first and stops as soon as every call it needs has
    been seen, or at the page whose oldest record is older than the oldest call still needed
-   (its ``sent_at`` minus a clock-skew margin) -- never further. Records that are not ours
-   (other agents, inbound calls, background traffic) are simply not matched. The page size
-   grows (up to the API's 200) when one page was not enough, since each page costs a request;
+   (its ``sent_at`` minus a clock-skew margin) -- never further (:mod:`scheduler.history`).
+   Records that are not ours (other agents, inbound calls, background traffic) are simply not
+   matched;
 3. reconciles ``unknown`` attempts against those same records (:mod:`scheduler.reconcile`)
    before any outcome is applied, so the history is read once per poll;
 4. for each of our calls the history shows final, fetches ``/api/call_details`` once for the
    summary and entity (concurrently), and applies all those outcomes in one transaction
-   (:func:`scheduler.outcomes.apply_outcomes`).
+   (:func:`storage.outcomes.apply_outcomes`).
    When details fail (404, 5xx) the call is retried next poll; after a few failed polls the
-   outcome is applied from the history alone, never left hanging;
+   outcome is applied from the history alone, never left hanging (the transaction is
+   ``storage.outcomes``'s; what an outcome means is ``campaigns.dialing.OutcomeRules``'s);
 5. calls past their outcome deadline that the history did not show final are looked up
    directly (at most once per ``lookup_every``), and past twice the deadline finished as
    ``no_outcome``.
@@ -28,38 +29,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from sqlalchemy import Engine, select
-
+from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
-from scheduler.client import CallDetails, CallRecord, HistoryPage
+from scheduler.client import CallDetails, CallRecord
 from scheduler.errors import AccountError, VaaniError
-from scheduler.outcomes import (
-    Applied,
-    CallResult,
-    PolicyCache,
-    apply_outcome,
-    apply_outcomes,
-    classify,
-)
+from scheduler.history import HistoryReader, OutcomeAPI, PollStats, raw_status
+from scheduler.outcomes import classify
 from scheduler.reconcile import (
     DEFAULT_GRACE,
     DEFAULT_SKEW,
     HistoryCoverage,
     UnknownAttempt,
-    linked_call_ids,
-    mark_not_placed,
-    mark_reconciled,
     match_unknown,
     phone_key,
 )
-from scheduler.wire import PAGE_SIZE_MAX
-from storage.models import Attempt, Campaign, utcnow
+from storage.attempts import (
+    LiveAttempt,
+    linked_call_ids,
+    load_live,
+    mark_not_placed,
+    mark_reconciled,
+)
+from storage.engine import Engine
+from storage.models import utcnow
+from storage.outcomes import Applied, CallResult, apply_outcome, apply_outcomes
 from storage.states import AttemptState, Outcome
 
 log = logging.getLogger("vaani.poller")
@@ -68,99 +65,6 @@ log = logging.getLogger("vaani.poller")
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
 APPLY_BATCH = 200
-
-
-@dataclass(frozen=True, kw_only=True)
-class LiveAttempt:
-    """A live attempt as the poller needs it (a value, never an ORM object)."""
-
-    attempt_id: int
-    contact_id: int
-    state: str
-    call_id: str | None
-    phone_e164: str
-    agent_id: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    outcome_deadline_at: datetime | None
-
-    @property
-    def since(self) -> datetime:
-        """The earliest the API can have created this call."""
-        return min(t for t in (self.created_at, self.sent_at) if t is not None)
-
-
-@dataclass
-class PollStats:
-    """What one poll did. ``requests`` counts logical API requests (not client retries)."""
-
-    live: int = 0
-    history_pages: int = 0
-    details_requests: int = 0
-    lookups: int = 0
-    finished: int = 0
-    reconciled: int = 0
-    not_placed: int = 0
-    no_outcome: int = 0
-    details_failures: int = 0
-
-    @property
-    def requests(self) -> int:
-        return self.history_pages + self.details_requests + self.lookups
-
-
-def load_live(engine: Engine) -> tuple[list[LiveAttempt], list[str]]:
-    """Accepted and unknown attempts, and the numbers of reserved ones (POST in flight)."""
-    states = [s.value for s in (AttemptState.ACCEPTED, AttemptState.UNKNOWN)]
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                Attempt.id,
-                Attempt.contact_id,
-                Attempt.state,
-                Attempt.call_id,
-                Attempt.phone_e164,
-                Campaign.agent_id,
-                Attempt.created_at,
-                Attempt.sent_at,
-                Attempt.outcome_deadline_at,
-            )
-            .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_(states))
-            .order_by(Attempt.created_at, Attempt.id)
-        ).all()
-        busy = conn.execute(
-            select(Attempt.phone_e164).where(Attempt.state == AttemptState.RESERVED.value)
-        ).scalars()
-        live = [
-            LiveAttempt(
-                attempt_id=r.id,
-                contact_id=r.contact_id,
-                state=r.state,
-                call_id=r.call_id,
-                phone_e164=r.phone_e164,
-                agent_id=r.agent_id,
-                created_at=r.created_at,
-                sent_at=r.sent_at,
-                outcome_deadline_at=r.outcome_deadline_at,
-            )
-            for r in rows
-        ]
-        return live, list(busy)
-
-
-def _raw_status(record: CallRecord | CallDetails) -> str | None:
-    """The status exactly as the API wrote it (the parsed one is lower-cased)."""
-    raw = record.raw.get("call_status", record.raw.get("status"))
-    return raw.strip() if isinstance(raw, str) and raw.strip() else record.status
-
-
-class OutcomeAPI(Protocol):
-    """The two read endpoints the poller uses (``VaaniClient`` is one; tests use a fake)."""
-
-    async def call_history(self, page: int = 1, page_size: int = 50) -> HistoryPage: ...
-
-    async def call_details(self, call_id: str) -> CallDetails: ...
 
 
 class OutcomePoller:
@@ -179,24 +83,21 @@ class OutcomePoller:
         lookup_every: timedelta = timedelta(seconds=60),
         max_pages: int = 50,
         details_concurrency: int = 16,
+        policies: PolicyCache | None = None,
     ) -> None:
         if outcome_deadline <= timedelta(0):
             raise ValueError("the outcome deadline must be positive")
-        if max_pages < 1 or page_size < 1:
-            raise ValueError("page_size and max_pages must be at least 1")
         self.engine = engine
         self.client = client
-        self.page_size = page_size
         self.outcome_deadline = outcome_deadline
         self.clock = clock
         self.skew = skew
         self.grace = grace
         self.lookup_every = lookup_every
-        self.max_pages = max_pages
-        self._page_size = page_size  # adapted after each poll (see _read_history)
+        self._history = HistoryReader(page_size=page_size, max_pages=max_pages, skew=skew)
         self.details_concurrency = details_concurrency
         self._details_slots = asyncio.Semaphore(details_concurrency)  # renewed per poll
-        self._policies = PolicyCache()
+        self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
 
@@ -228,7 +129,7 @@ class OutcomePoller:
             if a.outcome_deadline_at is not None and a.outcome_deadline_at <= now
         }
         tracked = [a for a in accepted if a.attempt_id not in overdue]
-        records, coverage = await self._read_history(tracked, unknown, stats)
+        records, coverage = await self._history.read(self.client, tracked, unknown, stats)
         if unknown:
             accepted += await self._reconcile(unknown, records, coverage, busy, stats)
         by_call = {a.call_id: a for a in accepted if a.call_id}
@@ -265,92 +166,6 @@ class OutcomePoller:
             )
         return stats
 
-    # ----------------------------------------------------------------- history
-
-    async def _read_history(
-        self,
-        tracked: Sequence[LiveAttempt],
-        unknown: Sequence[LiveAttempt],
-        stats: PollStats,
-    ) -> tuple[list[CallRecord], HistoryCoverage]:
-        """Pages newest first until every call still needed is seen or the pages are older
-        than the oldest one needed (minus the skew margin).
-
-        The page size adapts: when a poll needed more records than one page holds, the next
-        asks for bigger pages (up to the API's 200), since every page costs one request
-        whatever its size; it never goes below the configured size.
-        """
-        need_calls = {a.call_id: a.since for a in tracked if a.call_id}
-        # unknown attempts need the history read past their creation: a call to the same
-        # number may also be an older one of another attempt, matched only afterwards
-        need_unknown = [a.created_at for a in unknown]
-        records: list[CallRecord] = []
-        oldest: datetime | None = None
-        reached_end = False
-        if not need_calls and not need_unknown:
-            return records, HistoryCoverage(oldest=None, reached_end=False)
-        size = self._page_size
-        used: int | None = None  # records read when the last need was met
-        last: HistoryPage | None = None
-        for page_no in range(1, self.max_pages + 1):
-            page = last = await self.client.call_history(page=page_no, page_size=size)
-            stats.history_pages += 1
-            for rec in page.records:
-                records.append(rec)
-                need_calls.pop(rec.call_id, None)
-                if rec.created_at is not None and (oldest is None or rec.created_at < oldest):
-                    oldest = rec.created_at
-                if used is None and self._satisfied(need_calls, need_unknown, oldest):
-                    used = len(records)
-            if self._last_page(page):
-                reached_end = True
-                break
-            if used is not None:
-                break
-        if last is not None:
-            self._page_size = self._next_page_size(last, size, used or len(records))
-        return records, HistoryCoverage(oldest=oldest, reached_end=reached_end)
-
-    def _satisfied(
-        self, need_calls: dict[str, datetime], need_unknown: list[datetime], oldest: datetime | None
-    ) -> bool:
-        """Has the history been read far enough? Every tracked call seen, and no record
-        newer than the oldest need (minus the skew margin) can still be further down."""
-        needed = [*need_calls.values(), *need_unknown]
-        if not needed:
-            return True
-        return oldest is not None and oldest < min(needed) - self.skew
-
-    @staticmethod
-    def _last_page(page: HistoryPage) -> bool:
-        """Is ``page`` the end of the history? The pagination block decides when the API sends
-        one; only without it does a short page count as the end (an API that silently sends
-        fewer records than asked for would otherwise look finished, and a lost call not
-        found in a history we think complete is declared not placed)."""
-        items = page.raw.get("data")
-        count = len(items) if isinstance(items, list) else 0
-        if count == 0:
-            return True
-        if page.total_pages is not None:
-            return page.page >= page.total_pages
-        if page.total is not None:
-            return page.page * page.page_size >= page.total
-        return count < page.page_size
-
-    def _next_page_size(self, page: HistoryPage, asked: int, used: int) -> int:
-        """The page size for the next poll: enough for what this one needed, within the
-        API's 200, never below the configured size, and only beyond it when the API
-        confirms it serves the size asked for (its pagination block echoes it)."""
-        pagination = page.raw.get("pagination")
-        try:
-            echoed = int(pagination["page_size"]) if isinstance(pagination, dict) else None
-        except (KeyError, TypeError, ValueError):
-            echoed = None
-        if echoed != asked:  # not confirmed (or capped): stay with what is known to work
-            return self.page_size if echoed is None else max(1, min(asked, page.page_size))
-        wanted = math.ceil(used * 1.25)
-        return max(self.page_size, min(PAGE_SIZE_MAX, wanted))
-
     # ----------------------------------------------------------------- lost answers
 
     async def _reconcile(
@@ -364,7 +179,10 @@ class OutcomePoller:
         """Decide the unknown attempts; return those that became accepted."""
         phones = {phone_key(a.phone_e164) for a in unknown}
         relevant = [r for r in records if phone_key(r.contact_number) in phones]
-        linked = await dbexec.run(linked_call_ids, self.engine, {r.call_id for r in relevant})
+        ids = {r.call_id for r in relevant}
+        linked: set[str] = set()
+        for provider in sorted({a.provider for a in unknown}):  # call ids are per provider
+            linked |= await dbexec.run(linked_call_ids, self.engine, provider, ids)
         now = self.clock()
         verdicts = match_unknown(
             [
@@ -393,23 +211,18 @@ class OutcomePoller:
                 mark_reconciled,
                 self.engine,
                 attempt_id,
-                rec,
+                call_id=rec.call_id,
+                call_started_at=rec.created_at,
                 now=now,
                 outcome_deadline=self.outcome_deadline,
             )
             if ok:
                 stats.reconciled += 1
-                a = by_id[attempt_id]
                 promoted.append(
-                    LiveAttempt(
-                        attempt_id=a.attempt_id,
-                        contact_id=a.contact_id,
+                    replace(
+                        by_id[attempt_id],
                         state=AttemptState.ACCEPTED.value,
                         call_id=rec.call_id,
-                        phone_e164=a.phone_e164,
-                        agent_id=a.agent_id,
-                        created_at=a.created_at,
-                        sent_at=a.sent_at,
                         outcome_deadline_at=now + self.outcome_deadline,
                     )
                 )
@@ -422,7 +235,14 @@ class OutcomePoller:
                 "answer lost and no matching call in the history: not placed "
                 "(the contact is due again)"
             )
-            if await dbexec.run(mark_not_placed, self.engine, attempt_id, now=now, reason=reason):
+            if await dbexec.run(
+                mark_not_placed,
+                self.engine,
+                attempt_id,
+                now=now,
+                reason=reason,
+                cancel_if=cancelled_by_campaign,
+            ):
                 stats.not_placed += 1
                 log.info(
                     "lost answer reconciled: the call was not placed",
@@ -471,7 +291,7 @@ class OutcomePoller:
         assert outcome is not None
         result = CallResult(
             outcome=outcome,
-            call_status=_raw_status(rec),
+            call_status=raw_status(rec),
             duration_ms=rec.duration_ms
             if rec.duration_ms is not None
             else (details.duration_ms if details else None),
@@ -493,7 +313,7 @@ class OutcomePoller:
             self.engine,
             [(a.attempt_id, r) for a, r in ready],
             now=self.clock(),
-            policies=self._policies,
+            rules=self._rules,
         )
         for (attempt, result), done in zip(ready, applied, strict=True):
             self._record(attempt, result, done, stats)
@@ -505,7 +325,7 @@ class OutcomePoller:
             attempt.attempt_id,
             result,
             now=self.clock(),
-            policies=self._policies,
+            rules=self._rules,
         )
         self._record(attempt, result, applied, stats)
 
@@ -553,7 +373,7 @@ class OutcomePoller:
             raw = {k: v for k, v in details.raw.items() if k != "transcript"}
             result = CallResult(
                 outcome=outcome,
-                call_status=_raw_status(details),
+                call_status=raw_status(details),
                 duration_ms=details.duration_ms,
                 summary=details.summary,
                 entity=details.entity,
@@ -565,10 +385,10 @@ class OutcomePoller:
         if now < flag_at:
             return
         if details is not None:
-            problem = f"last status {_raw_status(details) or 'unknown'}"
+            problem = f"last status {raw_status(details) or 'unknown'}"
         result = CallResult(
             outcome=Outcome.NO_OUTCOME,
-            call_status=_raw_status(details) if details else None,
+            call_status=raw_status(details) if details else None,
             raw={k: v for k, v in details.raw.items() if k != "transcript"} if details else None,
             details_fetched=details is not None,
             error=f"no outcome reported within {self.outcome_deadline * 2} ({problem})",

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from scheduler.housekeeping import Progress
+from storage.progress import Progress
 from storage.states import CONTACT_TERMINAL
 
 _SHOWN = ("pending", "dialing", "awaiting_outcome", "retry_wait")

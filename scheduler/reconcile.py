@@ -6,14 +6,15 @@ the call history anyway; :func:`match_unknown` looks there for a call to the sam
 (same agent when the record names one) created at or after the attempt (minus a clock-skew
 margin) and not already linked to another attempt:
 
-* found: the attempt becomes ``accepted`` with that call_id (:func:`mark_reconciled`) and is
-  then followed like any other call;
+* found: the attempt becomes ``accepted`` with that call_id
+  (:func:`storage.attempts.mark_reconciled`) and is then followed like any other call;
 * not found, once the history has been read back past the attempt's time and a grace period
   after sending has passed: the call was never placed. The attempt becomes ``not_placed`` and
-  the contact is due again at once, its attempt count given back (:func:`mark_not_placed`).
+  the contact is due again at once, its attempt count given back
+  (:func:`storage.attempts.mark_not_placed`).
 
-Claims of daemons that died mid-dispatch (:func:`reconcile_stale_claims`) become ``unknown``
-the same way, so that they are reconciled rather than re-dialled blindly.
+Claims of daemons that died mid-dispatch (:func:`storage.attempts.reconcile_stale_claims`)
+become ``unknown`` the same way, so that they are reconciled rather than re-dialled blindly.
 
 The matching is a pure function of values, so it is tested without a database or a server.
 """
@@ -24,13 +25,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, exists, false, or_, select, update
-from sqlalchemy.orm import aliased
-
 from scheduler.client import CallRecord
-from storage.errors import IntegrityConflict
-from storage.models import Attempt, Campaign, Contact
-from storage.states import AttemptState, CampaignStatus, ContactState
 
 #: How far the API's clock may be behind ours when comparing its created_at with our times.
 DEFAULT_SKEW = timedelta(minutes=2)
@@ -130,138 +125,3 @@ def match_unknown(
         else:
             verdicts.undecided.append(attempt.attempt_id)
     return verdicts
-
-
-# --------------------------------------------------------------------------- database
-
-
-def linked_call_ids(engine: Engine, call_ids: Collection[str]) -> set[str]:
-    """Those of ``call_ids`` already recorded on an attempt."""
-    if not call_ids:
-        return set()
-    with engine.connect() as conn:
-        rows = conn.execute(select(Attempt.call_id).where(Attempt.call_id.in_(list(call_ids))))
-        return {c for c in rows.scalars() if c is not None}
-
-
-def mark_reconciled(
-    engine: Engine,
-    attempt_id: int,
-    record: CallRecord,
-    *,
-    now: datetime,
-    outcome_deadline: timedelta,
-) -> bool:
-    """``unknown`` -> ``accepted`` with the call found in the history. False when the attempt
-    was no longer unknown, or the call was linked to another attempt meanwhile."""
-    other = aliased(Attempt)
-    try:
-        with engine.begin() as conn:
-            moved = conn.execute(
-                update(Attempt)
-                .where(
-                    Attempt.id == attempt_id,
-                    Attempt.state == AttemptState.UNKNOWN.value,
-                    ~exists().where(other.call_id == record.call_id),
-                )
-                .values(
-                    state=AttemptState.ACCEPTED.value,
-                    call_id=record.call_id,
-                    accepted_at=now,
-                    outcome_deadline_at=now + outcome_deadline,
-                    call_started_at=record.created_at,
-                )
-            ).rowcount
-            return bool(moved)
-    except IntegrityConflict:  # another daemon linked the same call a moment ago
-        return False
-
-
-def mark_not_placed(engine: Engine, attempt_id: int, *, now: datetime, reason: str) -> bool:
-    """``unknown`` -> ``not_placed``; the contact is due again now, its attempt given back
-    (or ``cancelled`` when its campaign was stopped or cancelled meanwhile)."""
-    with engine.begin() as conn:
-        row = conn.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt_id, Attempt.state == AttemptState.UNKNOWN.value)
-            .values(state=AttemptState.NOT_PLACED.value, finished_at=now, error=reason[:2000])
-            .returning(Attempt.contact_id, Attempt.campaign_id)
-        ).first()
-        if row is None:
-            return False
-        contact_id, campaign_id = row
-        status = conn.execute(
-            select(Campaign.status).where(Campaign.id == campaign_id)
-        ).scalar_one_or_none()
-        closed = status in (CampaignStatus.STOPPED.value, CampaignStatus.CANCELLED.value)
-        conn.execute(
-            update(Contact)
-            .where(
-                Contact.id == contact_id,
-                Contact.state == ContactState.AWAITING_OUTCOME.value,
-            )
-            .values(
-                state=(ContactState.CANCELLED if closed else ContactState.PENDING).value,
-                reason=f"campaign {status} before a re-dial" if closed else None,
-                next_attempt_at=None if closed else now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            update(Contact)
-            .where(Contact.id == contact_id, Contact.attempts > 0)
-            .values(attempts=Contact.attempts - 1)
-        )
-        return True
-
-
-def reconcile_stale_claims(engine: Engine, dead_daemon_ids: Collection[str], now: datetime) -> int:
-    """Claims that will never be settled by their daemon become ``unknown``.
-
-    A contact ``dialing`` for a daemon in ``dead_daemon_ids`` (or whose claim expired) may
-    have had its trigger-call sent just before the daemon died: its reserved attempt becomes
-    ``unknown`` (``sent_at`` = now, so the grace period before "not placed" runs from the
-    recovery) and the contact ``awaiting_outcome``, to be reconciled against the history.
-    Returns the number of attempts changed.
-    """
-    dead = list(dead_daemon_ids)
-    stale_claim = or_(
-        Contact.claimed_by.in_(dead) if dead else false(),
-        and_(Contact.claim_expires_at.is_not(None), Contact.claim_expires_at < now),
-    )
-    changed = 0
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(Attempt.id, Attempt.contact_id, Contact.claimed_by)
-            .join(Contact, Contact.id == Attempt.contact_id)
-            .where(
-                Attempt.state == AttemptState.RESERVED.value,
-                Contact.state == ContactState.DIALING.value,
-                or_(stale_claim, Attempt.daemon_id.in_(dead) if dead else false()),
-            )
-        ).all()
-        for attempt_id, contact_id, claimed_by in rows:
-            who = f"daemon {claimed_by}" if claimed_by else "a daemon"
-            moved = conn.execute(
-                update(Attempt)
-                .where(Attempt.id == attempt_id, Attempt.state == AttemptState.RESERVED.value)
-                .values(
-                    state=AttemptState.UNKNOWN.value,
-                    sent_at=now,
-                    error=f"claimed by {who} that stopped before settling it; reconciling",
-                )
-            ).rowcount
-            if not moved:
-                continue
-            conn.execute(
-                update(Contact)
-                .where(Contact.id == contact_id, Contact.state == ContactState.DIALING.value)
-                .values(
-                    state=ContactState.AWAITING_OUTCOME.value,
-                    claimed_by=None,
-                    claim_expires_at=None,
-                    updated_at=now,
-                )
-            )
-            changed += 1
-    return changed

@@ -50,6 +50,7 @@ class CampaignRecord:
 
     id: int
     name: str
+    provider: str
     agent_id: str
     status: str
     status_reason: str | None
@@ -175,11 +176,11 @@ def start_campaign(engine: Engine, campaign_id: int) -> TransitionResult:
 
 
 def pause_campaign(
-    engine: Engine, campaign_id: int, *, reason: str | None = None
+    engine: Engine, campaign_id: int, *, reason: str | None = None, now: datetime | None = None
 ) -> TransitionResult:
     """running -> paused: no new calls; calls in flight still report back. ``reason`` is kept
     in ``status_reason`` (e.g. why the daemon paused it)."""
-    return _transition(engine, campaign_id, "pause", reason=reason)
+    return _transition(engine, campaign_id, "pause", reason=reason, now=now)
 
 
 def resume_campaign(engine: Engine, campaign_id: int) -> TransitionResult:
@@ -187,9 +188,12 @@ def resume_campaign(engine: Engine, campaign_id: int) -> TransitionResult:
     return _transition(engine, campaign_id, "resume")
 
 
-def complete_campaign(engine: Engine, campaign_id: int) -> TransitionResult:
-    """running -> completed, only when every contact is in a terminal state."""
-    return _transition(engine, campaign_id, "complete")
+def complete_campaign(
+    engine: Engine, campaign_id: int, *, now: datetime | None = None
+) -> TransitionResult:
+    """running -> completed, only when every contact is in a terminal state (the daemon's
+    housekeeping, at its clock's ``now``)."""
+    return _transition(engine, campaign_id, "complete", now=now)
 
 
 def stop_campaign(
@@ -217,10 +221,15 @@ def _load(conn: Connection, campaign_id: int, *, lock: bool = False) -> Campaign
 
 
 def _transition(
-    engine: Engine, campaign_id: int, action: str, *, reason: str | None = None
+    engine: Engine,
+    campaign_id: int,
+    action: str,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
 ) -> TransitionResult:
     step = _STEPS[action]
-    now = utcnow()
+    now = now or utcnow()
     with engine.begin() as conn:
         before = _load(conn, campaign_id, lock=True)
         if before.status not in step.sources:

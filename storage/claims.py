@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 
+from storage.campaigns_repo import CampaignRecord
 from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
 
@@ -45,19 +46,6 @@ from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactSt
 PLACED_STATES = (AttemptState.ACCEPTED, AttemptState.UNKNOWN, AttemptState.FINISHED)
 
 _CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions on PostgreSQL
-
-
-@dataclass(frozen=True, kw_only=True)
-class CampaignInfo:
-    """What dispatch needs to know about a running campaign."""
-
-    id: int
-    name: str
-    agent_id: str
-    voice: str | None
-    outbound_number: str | None
-    call_options: dict[str, Any]
-    row: Campaign = field(repr=False, compare=False)  # detached; read-only for policy building
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +95,7 @@ class DialJob:
     attempt_id: int
     attempt_no: int
     contact_id: int
-    campaign: CampaignInfo
+    campaign: CampaignRecord  # a value: no ORM object rides into the dial tasks
     phone_e164: str
     name: str
     metadata: dict[str, Any]
@@ -121,10 +109,12 @@ class ClaimResult:
     closed: dict[str, int] = field(default_factory=dict)
 
 
-Decide = Callable[[CampaignInfo, Candidate, datetime], Decision]
+#: The dial decision for one candidate of a campaign (``campaigns.dialing.Decider``).
+Decide = Callable[[CampaignRecord, Candidate, datetime], Decision]
 
 
-def running_campaigns(conn: Connection, now: datetime) -> list[CampaignInfo]:
+def running_campaigns(conn: Connection, now: datetime) -> list[CampaignRecord]:
+    """Running campaigns that have started by ``now``, oldest first, as values."""
     table = Campaign.__table__
     rows = conn.execute(
         select(table)
@@ -134,21 +124,7 @@ def running_campaigns(conn: Connection, now: datetime) -> list[CampaignInfo]:
         )
         .order_by(table.c.id)
     )
-    out = []
-    for r in rows:
-        c = Campaign(**dict(r._mapping))  # transient: a plain value holder, never flushed
-        out.append(
-            CampaignInfo(
-                id=c.id,
-                name=c.name,
-                agent_id=c.agent_id,
-                voice=c.voice,
-                outbound_number=c.outbound_number,
-                call_options=dict(c.call_options or {}),
-                row=c,
-            )
-        )
-    return out
+    return [CampaignRecord.from_row(r) for r in rows]
 
 
 def live_attempts(conn: Connection) -> int:
@@ -291,7 +267,7 @@ def claim_due(
 
 def _claim_campaign(
     conn: Connection,
-    camp: CampaignInfo,
+    camp: CampaignRecord,
     now: datetime,
     budget: int,
     decide: Decide,
@@ -369,6 +345,7 @@ def _claim_campaign(
             "campaign_id": c.campaign_id,
             "attempt_no": numbers.get(c.contact_id, 1),
             "phone_e164": c.phone_e164,
+            "provider": camp.provider,
             "state": AttemptState.RESERVED.value,
             "daemon_id": daemon_id,
             "created_at": now,

@@ -100,18 +100,48 @@ def mark_stopped(engine: Engine, daemon_id: str, *, now: datetime | None = None)
         )
 
 
-def dead_daemons(engine: Engine, now: datetime, timeout: timedelta) -> list[str]:
+def dead_daemons(
+    engine: Engine, now: datetime, timeout: timedelta, *, local_pids: bool = False
+) -> list[str]:
     """Ids of daemons that did not stop cleanly and whose last heartbeat is older than
-    ``now - timeout``, oldest heartbeat first."""
+    ``now - timeout``, oldest heartbeat first.
+
+    With ``local_pids``, also those registered on this host (other than this process) whose
+    process is gone, whatever their heartbeat: a restart after SIGKILL need not wait for the
+    heartbeat timeout. Those come after the silent ones.
+    """
     cutoff = now - timeout
     with engine.connect() as conn:
-        return list(
+        dead = list(
             conn.execute(
                 select(Daemon.id)
                 .where(Daemon.stopped_at.is_(None), Daemon.heartbeat_at < cutoff)
                 .order_by(Daemon.heartbeat_at, Daemon.id)
             ).scalars()
         )
+        if local_pids:
+            local = conn.execute(
+                select(Daemon.id, Daemon.pid)
+                .where(
+                    Daemon.stopped_at.is_(None),
+                    Daemon.hostname == socket.gethostname()[:255],
+                    Daemon.pid != os.getpid(),
+                )
+                .order_by(Daemon.heartbeat_at, Daemon.id)
+            ).all()
+            dead += [d.id for d in local if d.id not in dead and not _pid_alive(d.pid)]
+    return dead
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running on this host? (One we may not signal still counts.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def get_daemon(engine: Engine, daemon_id: str) -> DaemonInfo:

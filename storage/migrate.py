@@ -15,8 +15,9 @@
   with ``PRAGMA foreign_key_check`` before it commits), because the table copies of Alembic's
   batch mode would otherwise fire ``ON DELETE CASCADE`` and empty the child tables.
 * **a database made before migrations existed** (``metadata.create_all``: same tables, no
-  ``alembic_version``): it is stamped at the baseline revision, whose schema is exactly what
-  ``create_all`` made, and then upgraded normally.
+  ``alembic_version``): it is stamped at the revision whose schema it has (the baseline, or
+  ``0002`` when its campaigns already name a ``provider``, as ``create_all`` of today's models
+  makes them), and then upgraded normally.
 
 The Alembic ``Config`` is built in code from the package's own ``migrations`` directory, so no
 ``alembic.ini`` is needed on disk (an installed wheel carries the scripts as package data).
@@ -46,6 +47,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: The first revision: exactly the schema ``Base.metadata.create_all`` produces for it.
 BASELINE_REVISION = "0001"
+#: The revision that added ``campaigns.provider`` (and call ids unique per provider).
+PROVIDER_REVISION = "0002"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -154,6 +157,12 @@ def _sqlite_pragma(conn: Connection, pragma: str) -> None:
         cur.close()
 
 
+def _unversioned_revision(conn: Connection) -> str:
+    """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
+    columns = {c["name"] for c in inspect(conn).get_columns("campaigns")}
+    return PROVIDER_REVISION if "provider" in columns else BASELINE_REVISION
+
+
 def _upgrade_locked(conn: Connection, head: str) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
@@ -166,8 +175,8 @@ def _upgrade_locked(conn: Connection, head: str) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
     if current is None and inspect(conn).has_table("campaigns"):
-        command.stamp(cfg, BASELINE_REVISION)
-        current = BASELINE_REVISION
+        current = _unversioned_revision(conn)
+        command.stamp(cfg, current)
     script = ScriptDirectory.from_config(cfg)
     if current is not None and current not in {s.revision for s in script.walk_revisions()}:
         raise MigrationError(

@@ -69,11 +69,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+#: The provider of campaigns that do not name one (every campaign made before providers).
+DEFAULT_PROVIDER = "vaani"
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
+    # the voice-AI platform that places this campaign's calls
+    provider: Mapped[str] = mapped_column(
+        String(40), default=DEFAULT_PROVIDER, server_default=DEFAULT_PROVIDER
+    )
     agent_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     status_reason: Mapped[str | None] = mapped_column(Text)  # why paused/stopped (e.g. 402)
@@ -150,6 +158,8 @@ class Attempt(Base):
         # never two attempts with the same number for a contact: with attempt_no <= cap this
         # bounds the attempts per contact (invariant 1)
         UniqueConstraint("contact_id", "attempt_no", name="uq_attempts_contact_no"),
+        # a call id names one call of one provider; two providers may hand out the same id
+        UniqueConstraint("provider", "call_id", name="uq_attempts_provider_call_id"),
         # at most one live attempt per contact, enforced by the database itself
         Index(
             "uq_attempts_one_live",
@@ -168,12 +178,16 @@ class Attempt(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     attempt_no: Mapped[int] = mapped_column(Integer)  # 1..campaign.max_attempts
     phone_e164: Mapped[str] = mapped_column(String(20))
+    # the campaign's provider when the attempt was claimed: where its call_id comes from
+    provider: Mapped[str] = mapped_column(
+        String(40), default=DEFAULT_PROVIDER, server_default=DEFAULT_PROVIDER
+    )
     state: Mapped[str] = mapped_column(String(20), default="reserved")
     daemon_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # reserved at
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    call_id: Mapped[str | None] = mapped_column(String(200))
     http_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)  # never contains the API key
     call_status: Mapped[str | None] = mapped_column(String(50))  # raw status from the API

@@ -1,6 +1,7 @@
 """Settling an attempt once its trigger-call has been answered (or not).
 
-After the POST, exactly one of :func:`record_accepted` (or :func:`record_accepted_many`),
+After the POST, exactly one of :func:`record_accepted_many` (the dispatcher batches accepted
+calls into one transaction per tick),
 :func:`record_unknown`, :func:`record_not_placed` or :func:`record_rejected` settles the
 reserved attempt written by :func:`storage.claims.claim_due`. Each is a compare-and-set on
 the states it expects (attempt ``reserved``, contact ``dialing``), so a claim that was judged
@@ -84,7 +85,9 @@ class Accepted:
 def record_accepted_many(
     engine: Engine, items: Sequence[Accepted], *, outcome_deadline: timedelta
 ) -> list[bool]:
-    """:func:`record_accepted` for several calls in one transaction (one commit)."""
+    """The API gave each of ``items`` a call_id: the calls are placed and await their
+    outcomes. One transaction (one commit) for all; each settlement is still a compare-and-set,
+    and the list says which succeeded (False: the claim was judged stale meanwhile)."""
     if not items:
         return []
     with engine.begin() as conn:
@@ -110,20 +113,6 @@ def _accept(conn: Connection, item: Accepted, outcome_deadline: timedelta) -> bo
             "updated_at": item.accepted_at,
         },
     )
-
-
-def record_accepted(
-    engine: Engine,
-    attempt_id: int,
-    *,
-    call_id: str,
-    sent_at: datetime,
-    now: datetime,
-    outcome_deadline: timedelta,
-) -> bool:
-    """The API gave us a call_id: the call is placed and awaits its outcome."""
-    item = Accepted(attempt_id=attempt_id, call_id=call_id, sent_at=sent_at, accepted_at=now)
-    return record_accepted_many(engine, [item], outcome_deadline=outcome_deadline)[0]
 
 
 def record_unknown(

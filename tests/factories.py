@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from storage import settle
+from storage.campaigns_repo import CampaignRecord
 from storage.models import Campaign, Contact, utcnow
 
 
@@ -74,3 +76,54 @@ def make_contacts(
 def indian_numbers(n: int, start: int = 0) -> list[str]:
     """``n`` distinct valid Indian mobile numbers in E.164."""
     return [f"+9198{start + i:08d}" for i in range(n)]
+
+
+def campaign_record(**values: Any) -> CampaignRecord:
+    """A campaign value (never stored) with the schema's defaults, for the pure rules."""
+    base: dict[str, Any] = {
+        "id": 1,
+        "name": "c",
+        "provider": "vaani",
+        "agent_id": "a",
+        "status": "running",
+        "status_reason": None,
+        "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "window_start": "09:00",
+        "window_end": "20:00",
+        "days": "mon,tue,wed,thu,fri,sat",
+        "timezone": None,
+        "region": None,
+        "start_at": None,
+        "end_at": None,
+        "max_attempts": 3,
+        "retry_delay_s": 7200,
+        "retry_delays": {},
+        "redial_voicemail": True,
+        "daily_cap_per_number": None,
+        "outbound_number": None,
+        "voice": None,
+        "call_options": {},
+        "opt_out_entities": ["opt_out", "do_not_call"],
+        "columns": [],
+        "phone_column": None,
+        "name_column": None,
+        "source_file": None,
+        "import_stats": {},
+    }
+    base.update(values)
+    return CampaignRecord(**base)
+
+
+def accept(
+    engine: Engine,
+    attempt_id: int,
+    *,
+    call_id: str,
+    sent_at: datetime,
+    now: datetime,
+    outcome_deadline: timedelta,
+) -> bool:
+    """Settle one reserved attempt as accepted, the way the dispatcher's batches do."""
+    item = settle.Accepted(attempt_id=attempt_id, call_id=call_id, sent_at=sent_at, accepted_at=now)
+    return settle.record_accepted_many(engine, [item], outcome_deadline=outcome_deadline)[0]

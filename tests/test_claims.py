@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import Engine, select
 
 from storage import claims, settle
-from storage.claims import CampaignInfo, Candidate, Decision
+from storage.campaigns_repo import CampaignRecord
+from storage.claims import Candidate, Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, Suppression, utcnow
 from storage.states import ContactState
-from tests.factories import indian_numbers, make_campaign, make_contacts
+from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
 
-def dial_all(camp: CampaignInfo, cand: Candidate, now):  # type: ignore[no-untyped-def]
+def dial_all(camp: CampaignRecord, cand: Candidate, now):  # type: ignore[no-untyped-def]
     return Decision.dial()
 
 
@@ -49,6 +50,25 @@ def test_claim_writes_attempt_ahead_and_moves_contact(engine: Engine) -> None:
     job = res.jobs[0]
     assert job.campaign.agent_id == "agent-1"
     assert job.metadata["customer_name"].startswith("Contact")
+    # ... as a value: no ORM object rides into the dial tasks
+    assert type(job.campaign) is CampaignRecord and job.campaign.id == cid
+
+
+def test_attempts_record_the_campaign_provider_at_claim_time(engine: Engine) -> None:
+    vaani = make_campaign(engine)
+    other = make_campaign(engine, provider="voisnap")
+    make_contacts(engine, vaani, indian_numbers(2))
+    make_contacts(engine, other, indian_numbers(2, start=10))
+    jobs = claims.claim_due(engine, daemon_id="d1", now=utcnow(), limit=4, decide=dial_all).jobs
+    assert {(j.campaign.id, j.campaign.provider) for j in jobs} == {
+        (vaani, "vaani"),
+        (other, "voisnap"),
+    }
+    with engine.connect() as conn:
+        rows = conn.execute(select(Attempt.campaign_id, Attempt.provider)).all()
+    assert sorted(rows) == sorted(
+        [(vaani, "vaani"), (vaani, "vaani"), (other, "voisnap"), (other, "voisnap")]
+    )
 
 
 def test_claim_respects_live_cap_and_campaign_status(engine: Engine) -> None:
@@ -116,7 +136,7 @@ def test_settlements(engine: Engine) -> None:
     now = utcnow()
     jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=4, decide=dial_all).jobs
     a, u, n, r = jobs
-    assert settle.record_accepted(
+    assert accept(
         engine,
         a.attempt_id,
         call_id="c-1",
@@ -137,7 +157,7 @@ def test_settlements(engine: Engine) -> None:
         http_status=422,
     )
     # settling twice is refused (compare-and-set on the attempt state)
-    assert not settle.record_accepted(
+    assert not accept(
         engine,
         a.attempt_id,
         call_id="c-2",

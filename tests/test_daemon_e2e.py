@@ -279,6 +279,30 @@ def test_sigterm_drains_and_exits_zero(sandbox_factory, sqlite_url: str, tmp_pat
     engine.dispose()
 
 
+def test_sigterm_while_a_poll_is_retrying_is_quiet(
+    sandbox_factory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Issue 13: a SIGTERM that lands while a poll waits out its retries (every API answer a
+    5xx here) ends the daemon cleanly, without APScheduler's CancelledError traceback."""
+    sb = sandbox_factory("--answer-rate", "1", "--faults", "5xx=1")
+    csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(3))
+    create_campaign(sqlite_url, csv_path, *ALL_DAY)
+    log = tmp_path / "run.log"
+    proc = start_cli(*daemon_args(sb, "10/s"), db_url=sqlite_url, log=log)
+    # every trigger-call answer is lost (5xx), so the poller reads the history to reconcile
+    # them, and each history request fails and is retried with backoff
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sb.stats()["requests"].get("call-history", 0) < 2:
+        time.sleep(0.05)
+    assert sb.stats()["requests"].get("call-history", 0) >= 2, log.read_text()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=40) == 0, log.read_text()
+    text = log.read_text()
+    assert "daemon stopped" in text, text
+    assert "Traceback" not in text and "CancelledError" not in text, text
+    assert "raised an exception" not in text, text
+
+
 def test_pause_resume_and_dnc_take_effect_without_restart(
     sandbox_factory, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -1,40 +1,20 @@
-"""The dial decision (scheduler.dispatcher.Decider): pure, no I/O."""
+"""The dial decision (campaigns.dialing.Decider): pure, no I/O."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scheduler.dispatcher import Decider
-from storage.claims import CampaignInfo, Candidate
-from storage.models import Campaign
+from campaigns.dialing import Decider
+from storage.campaigns_repo import CampaignRecord
+from storage.claims import Candidate
+from tests.factories import campaign_record
 
 # a Wednesday, 12:00 in Kolkata (06:30 UTC)
 NOON_IST = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)
 
 
-def campaign(**values: object) -> CampaignInfo:
-    row = Campaign(
-        id=1,
-        name="c",
-        agent_id="a",
-        window_start="09:00",
-        window_end="20:00",
-        days="mon,tue,wed,thu,fri,sat",
-        timezone=None,
-        start_at=None,
-        end_at=None,
-        max_attempts=3,
-        retry_delay_s=7200,
-        retry_delays={},
-        redial_voicemail=True,
-        daily_cap_per_number=None,
-        updated_at=NOON_IST,
-    )
-    for k, v in values.items():
-        setattr(row, k, v)
-    return CampaignInfo(
-        id=1, name="c", agent_id="a", voice=None, outbound_number=None, call_options={}, row=row
-    )
+def campaign(**values: object) -> CampaignRecord:
+    return campaign_record(updated_at=NOON_IST, **values)
 
 
 def candidate(**values: object) -> Candidate:

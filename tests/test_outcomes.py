@@ -1,5 +1,6 @@
-"""Status classification and outcome application (scheduler/outcomes.py), on SQLite and
-PostgreSQL, with attempts placed through the real claim and settlement code."""
+"""Status classification (scheduler/outcomes.py), the outcome rules (campaigns/dialing.py) and
+outcome application (storage/outcomes.py), on SQLite and PostgreSQL, with attempts placed
+through the real claim and settlement code."""
 
 from __future__ import annotations
 
@@ -13,22 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
-from scheduler.outcomes import (
-    NON_FINAL_STATUSES,
-    CallResult,
-    apply_outcome,
-    apply_outcomes,
-    classify,
-    is_truthy,
-    normalise_status,
-    opted_out,
-)
-from storage import claims, settle
+from campaigns.dialing import OutcomeRules, is_truthy, opted_out
+from scheduler.outcomes import NON_FINAL_STATUSES, classify, normalise_status
+from storage import claims
+from storage import outcomes as stored
 from storage.claims import Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Campaign, Contact, Suppression, utcnow
+from storage.outcomes import CallResult
 from storage.states import Outcome
-from tests.factories import indian_numbers, make_campaign, make_contacts
+from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
 # --------------------------------------------------------------------------- classification
 
@@ -121,6 +116,19 @@ def test_opted_out_matches_configured_keys_case_insensitively() -> None:
 # --------------------------------------------------------------------------- applying
 
 
+def apply_outcome(
+    engine: Engine, attempt_id: int, result: CallResult, **kw: Any
+) -> stored.Applied | None:
+    """``storage.outcomes.apply_outcome`` with the calling policy's rules, as the poller."""
+    return stored.apply_outcome(engine, attempt_id, result, rules=OutcomeRules(), **kw)
+
+
+def apply_outcomes(
+    engine: Engine, items: Sequence[tuple[int, CallResult]], **kw: Any
+) -> list[stored.Applied | None]:
+    return stored.apply_outcomes(engine, items, rules=OutcomeRules(), **kw)
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
@@ -143,7 +151,7 @@ def place_calls(
     call_ids = []
     for job in jobs:
         call_id = f"outbound-{job.attempt_id}-{start}"
-        assert settle.record_accepted(
+        assert accept(
             engine,
             job.attempt_id,
             call_id=call_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,8 +24,10 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from storage.campaigns_repo import get_campaign
 from storage.engine import make_engine
 from storage.models import Campaign
+from tests.factories import campaign_record
 
 NY, LA, KOL = "America/New_York", "America/Los_Angeles", "Asia/Kolkata"
 LON, LHI = "Europe/London", "Australia/Lord_Howe"
@@ -183,10 +186,11 @@ def test_parse_zone_rejects_what_is_not_a_zone(name: str) -> None:
 def test_from_campaign_reads_a_stored_campaign(db_url: str) -> None:
     engine = make_engine(db_url)
     with Session(engine) as session:
-        camp = Campaign(name="c", agent_id="a", retry_delays={"failed": 600})
-        session.add(camp)
+        row = Campaign(name="c", agent_id="a", retry_delays={"failed": 600})
+        session.add(row)
         session.commit()
-        pol = CallingPolicy.from_campaign(camp)
+        campaign_id = row.id
+    pol = CallingPolicy.from_campaign(get_campaign(engine, campaign_id))
     engine.dispose()
     # the schema defaults: 09:00-20:00, mon-sat, 3 attempts, 2 h delay, voicemail re-dialled
     assert (pol.window_start, pol.window_end) == (time(9), time(20))
@@ -198,21 +202,20 @@ def test_from_campaign_reads_a_stored_campaign(db_url: str) -> None:
 
 
 def test_from_campaign_names_a_bad_setting() -> None:
-    camp = Campaign(
+    camp = campaign_record(
         id=7, window_start="09:00", window_end="20:00", days="mon-fri", retry_delay_s=60,
         retry_delays={"hangup": 5}, timezone=None, start_at=None, end_at=None, max_attempts=2,
         redial_voicemail=False, daily_cap_per_number=None,
     )  # fmt: skip
     with pytest.raises(ValueError, match="campaign 7: retry delay for unknown outcome 'hangup'"):
         CallingPolicy.from_campaign(camp)
-    camp.retry_delays = {"busy": -5}
+    camp = replace(camp, retry_delays={"busy": -5})
     with pytest.raises(ValueError, match="campaign 7: retry delay for busy is not a number"):
         CallingPolicy.from_campaign(camp)
-    camp.retry_delays = {}
-    camp.days = "someday"
+    camp = replace(camp, retry_delays={}, days="someday")
     with pytest.raises(ValueError, match="campaign 7: invalid days 'someday'"):
         CallingPolicy.from_campaign(camp)
-    camp.days, camp.timezone = "all", "America"
+    camp = replace(camp, days="all", timezone="America")
     with pytest.raises(ValueError, match="campaign 7: unknown time zone 'America'"):
         CallingPolicy.from_campaign(camp)
 
@@ -458,7 +461,7 @@ def test_redial_voicemail_option_and_overrides() -> None:
 
 
 def test_short_retry_delay_keeps_busy_at_most_it() -> None:
-    camp = Campaign(
+    camp = campaign_record(
         id=1, window_start="9", window_end="20", days="all", retry_delay_s=300,
         retry_delays={}, timezone=KOL, start_at=None, end_at=None, max_attempts=4,
         redial_voicemail=True, daily_cap_per_number=2,

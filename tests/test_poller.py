@@ -23,7 +23,7 @@ from storage.claims import Decision
 from storage.engine import make_engine
 from storage.models import Attempt, Contact, Suppression, utcnow
 from tests.conftest import Sandbox
-from tests.factories import indian_numbers, make_campaign, make_contacts
+from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 DEADLINE = timedelta(minutes=10)
@@ -129,7 +129,7 @@ def place(
             out.append((job.attempt_id, "", job.phone_e164))
             continue
         call_id = f"outbound-ours-{i}"
-        settle.record_accepted(
+        accept(
             engine, job.attempt_id, call_id=call_id, sent_at=at, now=at, outcome_deadline=DEADLINE
         )
         out.append((job.attempt_id, call_id, job.phone_e164))
@@ -365,7 +365,7 @@ async def _dial_and_poll(sb: Sandbox, engine: Engine, jobs: list[Any]) -> list[A
                 name=job.name,
                 metadata=job.metadata,
             )
-            settle.record_accepted(
+            accept(
                 engine,
                 job.attempt_id,
                 call_id=res.call_id,

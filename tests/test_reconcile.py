@@ -1,6 +1,6 @@
-"""Reconciling lost trigger-call answers (scheduler/reconcile.py): the matching rules as pure
-functions, the database transitions on SQLite and PostgreSQL, and end to end against the real
-sandbox with its ``lost`` fault."""
+"""Reconciling lost trigger-call answers: the matching rules as pure functions
+(scheduler/reconcile.py), the database transitions on SQLite and PostgreSQL
+(storage/attempts.py), and end to end against the real sandbox with its ``lost`` fault."""
 
 from __future__ import annotations
 
@@ -12,25 +12,20 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
+from campaigns.dialing import cancelled_by_campaign
 from scheduler.client import CallRecord, VaaniClient
 from scheduler.errors import AnswerLostError, VaaniError
 from scheduler.poller import OutcomePoller
-from scheduler.reconcile import (
-    HistoryCoverage,
-    UnknownAttempt,
-    mark_not_placed,
-    mark_reconciled,
-    match_unknown,
-    reconcile_stale_claims,
-)
+from scheduler.reconcile import HistoryCoverage, UnknownAttempt, match_unknown
 from scheduler.retry import RetryPolicy
 from scheduler.wire import parse_record
-from storage import claims, settle
+from storage import attempts, claims, settle
+from storage.attempts import reconcile_stale_claims
 from storage.claims import Decision
 from storage.engine import make_engine
-from storage.models import Attempt, Contact, utcnow
+from storage.models import Attempt, Campaign, Contact, utcnow
 from tests.conftest import Sandbox
-from tests.factories import indian_numbers, make_campaign, make_contacts
+from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 PHONE = "+919800000001"
@@ -195,6 +190,32 @@ def row(engine: Engine, attempt_id: int) -> Any:
         ).one()
 
 
+def mark_reconciled(
+    engine: Engine,
+    attempt_id: int,
+    record: CallRecord,
+    *,
+    now: datetime,
+    outcome_deadline: timedelta,
+) -> bool:
+    """Link ``record`` to the attempt, as the poller does."""
+    return attempts.mark_reconciled(
+        engine,
+        attempt_id,
+        call_id=record.call_id,
+        call_started_at=record.created_at,
+        now=now,
+        outcome_deadline=outcome_deadline,
+    )
+
+
+def mark_not_placed(engine: Engine, attempt_id: int, *, now: datetime, reason: str) -> bool:
+    """Declare the attempt never placed, with the campaign rule the poller passes."""
+    return attempts.mark_not_placed(
+        engine, attempt_id, now=now, reason=reason, cancel_if=cancelled_by_campaign
+    )
+
+
 def test_reconciled_and_not_placed_transitions(engine: Engine) -> None:
     now = utcnow()
     a1, a2, a3 = claim(engine, 3, now)
@@ -220,6 +241,45 @@ def test_reconciled_and_not_placed_transitions(engine: Engine) -> None:
     assert (r.state, r.cstate, r.n, r.due) == ("not_placed", "pending", 0, later)
     assert not mark_not_placed(engine, a2, now=later, reason="twice")
     assert row(engine, a2).n == 0
+
+
+def test_call_ids_are_looked_up_per_provider(engine: Engine) -> None:
+    now = utcnow()
+    (ours,) = claim(engine, 1, now)
+    cid = make_campaign(engine, provider="voisnap")
+    make_contacts(engine, cid, ["+919811111111", "+919811111112"])
+    theirs = [
+        j.attempt_id
+        for j in claims.claim_due(engine, daemon_id="d1", now=now, limit=2, decide=_dial).jobs
+    ]
+    for aid in (ours, *theirs):
+        settle.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
+    deadline = timedelta(minutes=5)
+    assert mark_reconciled(engine, ours, rec("call-7", at=now), now=now, outcome_deadline=deadline)
+    assert attempts.linked_call_ids(engine, "vaani", {"call-7", "call-8"}) == {"call-7"}
+    assert attempts.linked_call_ids(engine, "voisnap", {"call-7", "call-8"}) == set()
+    # the same id from another provider is another call: it may be linked there, once
+    assert mark_reconciled(
+        engine, theirs[0], rec("call-7", at=now), now=now, outcome_deadline=deadline
+    )
+    assert not mark_reconciled(
+        engine, theirs[1], rec("call-7", at=now), now=now, outcome_deadline=deadline
+    )
+    assert attempts.linked_call_ids(engine, "voisnap", {"call-7"}) == {"call-7"}
+    assert [row(engine, a).state for a in (ours, *theirs)] == ["accepted", "accepted", "unknown"]
+
+
+def test_not_placed_in_a_stopped_campaign_cancels_the_contact(engine: Engine) -> None:
+    now = utcnow()
+    (aid,) = claim(engine, 1, now)
+    settle.record_unknown(engine, aid, sent_at=now, now=now, error="ReadTimeout")
+    with engine.begin() as conn:
+        conn.execute(update(Campaign).values(status="stopped"))
+    assert mark_not_placed(engine, aid, now=now, reason="no such call")
+    r = row(engine, aid)
+    assert (r.state, r.cstate, r.n, r.due) == ("not_placed", "cancelled", 0, None)
+    with engine.connect() as conn:
+        assert conn.execute(select(Contact.reason)).scalar() == "campaign stopped before a re-dial"
 
 
 def test_stale_claims_become_unknown(engine: Engine) -> None:
@@ -268,7 +328,7 @@ async def _place_with_lost_answers(sb: Sandbox, engine: Engine, n: int) -> tuple
                 )
                 counts[1] += 1
                 continue
-            settle.record_accepted(
+            accept(
                 engine,
                 job.attempt_id,
                 call_id=res.call_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -75,3 +77,23 @@ def test_unknown_daemon_ids_raise_not_found(engine: Engine) -> None:
     for call in (daemons.heartbeat, daemons.mark_stopped, daemons.get_daemon):
         with pytest.raises(NotFound, match="no daemon with id 'nope'"):
             call(engine, "nope")
+
+
+def test_local_daemons_whose_process_is_gone_are_dead_at_once(engine: Engine) -> None:
+    """A restart after SIGKILL need not wait for the heartbeat timeout: a daemon registered on
+    this host whose process no longer exists is dead, even with a fresh heartbeat."""
+    now = utcnow()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    dead_pid = daemons.register_daemon(engine, now=now, hostname=here, pid=gone.pid)
+    alive_pid = daemons.register_daemon(engine, now=now, hostname=here, pid=os.getppid())
+    me = daemons.register_daemon(engine, now=now)  # this very process: never judged dead
+    elsewhere = daemons.register_daemon(engine, now=now, hostname="other-host", pid=gone.pid)
+    silent = daemons.register_daemon(engine, now=now - 2 * TIMEOUT, hostname="other-host", pid=1)
+    assert daemons.dead_daemons(engine, now, TIMEOUT) == [silent]
+    found = daemons.dead_daemons(engine, now, TIMEOUT, local_pids=True)
+    assert found == [silent, dead_pid]
+    assert not {alive_pid, me, elsewhere} & set(found)
+    daemons.mark_stopped(engine, dead_pid, now=now)
+    assert daemons.dead_daemons(engine, now, TIMEOUT, local_pids=True) == [silent]

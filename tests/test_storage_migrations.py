@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import PG_ADMIN_URL, SKIP_PG
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from storage.engine import make_engine
-from storage.errors import MigrationError
+from storage.errors import IntegrityConflict, MigrationError
 from storage.migrate import (
     alembic_config,
     current_revision,
@@ -240,6 +241,100 @@ def test_downgrade_to_base_then_upgrade_again(empty_url: str) -> None:
             assert not (set(Base.metadata.tables) & set(conn.dialect.get_table_names(conn)))
         upgrade(engine)
         assert _diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def _value_for(column: Any) -> Any:
+    """A plain value of ``column``'s type, for NOT NULL columns of an old revision's rows."""
+    kind = type(column.type).__name__.lower()
+    if "json" in kind:
+        return {}
+    if "bool" in kind:
+        return False
+    if "int" in kind or "float" in kind or "numeric" in kind:
+        return 1
+    if "date" in kind or "time" in kind:
+        return datetime(2026, 11, 30, 12, 0)
+    return "x"
+
+
+def _insert_old_row(conn: Connection, table: str, **values: Any) -> int:
+    """Insert into ``table`` as it is in the database (reflected), filling NOT NULL columns."""
+    tbl = Table(table, MetaData(), autoload_with=conn)
+    row = {
+        c.name: _value_for(c)
+        for c in tbl.columns
+        if not c.nullable and not c.primary_key and c.name not in values
+    }
+    row.update(values)
+    return int(conn.execute(insert(tbl).values(**row).returning(tbl.c.id)).scalar_one())
+
+
+def test_upgrade_from_0001_keeps_rows_and_makes_call_ids_unique_per_provider(
+    empty_url: str,
+) -> None:
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+        with engine.begin() as conn:
+            camp = _insert_old_row(conn, "campaigns", name="old one", status="running")
+            contacts = [
+                _insert_old_row(
+                    conn, "contacts", campaign_id=camp, row_number=n, phone_e164=f"+9198{n:08d}"
+                )
+                for n in (1, 2, 3)
+            ]
+            _insert_old_row(
+                conn,
+                "attempts",
+                campaign_id=camp,
+                contact_id=contacts[0],
+                attempt_no=1,
+                phone_e164="+919800000001",
+                state="finished",
+                call_id="call-1",
+            )
+        upgrade(engine)
+        assert current_revision(engine) == head_revision() == "0002"
+        assert _diff(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name, provider FROM campaigns")).all() == [
+                ("old one", "vaani")
+            ]
+            assert conn.execute(text("SELECT call_id, provider FROM attempts")).all() == [
+                ("call-1", "vaani")
+            ]
+            assert conn.execute(text("SELECT count(*) FROM contacts")).scalar() == 3
+        with engine.begin() as conn:  # the same call id from another provider is accepted
+            _insert_old_row(
+                conn,
+                "attempts",
+                campaign_id=camp,
+                contact_id=contacts[1],
+                attempt_no=1,
+                phone_e164="+919800000002",
+                state="finished",
+                call_id="call-1",
+                provider="voisnap",
+            )
+        with pytest.raises(IntegrityConflict), engine.begin() as conn:  # twice for one: refused
+            _insert_old_row(
+                conn,
+                "attempts",
+                campaign_id=camp,
+                contact_id=contacts[2],
+                attempt_no=1,
+                phone_e164="+919800000003",
+                state="finished",
+                call_id="call-1",
+                provider="vaani",
+            )
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == 2
     finally:
         engine.dispose()
 

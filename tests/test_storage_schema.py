@@ -104,19 +104,38 @@ def test_an_attempt_number_is_used_once_per_contact(
         add_attempt(engine, cid, contact_id, 1, AttemptState.FINISHED.value)
 
 
-def test_call_id_is_unique(engine: Engine, contact: tuple[int, int]) -> None:
+def test_call_id_is_unique_per_provider(engine: Engine, contact: tuple[int, int]) -> None:
     cid, contact_id = contact
     other = add_contact(engine, cid, "+919800000007", row=7)
-    for n, c in enumerate((contact_id, other)):
-        stmt = insert(Attempt).values(
-            campaign_id=cid, contact_id=c, attempt_no=1, phone_e164="+1", call_id="call-1"
+    third = add_contact(engine, cid, "+919800000008", row=8)
+
+    def attempt(c: int, provider: str) -> Any:
+        return insert(Attempt).values(
+            campaign_id=cid,
+            contact_id=c,
+            attempt_no=1,
+            phone_e164="+1",
+            call_id="call-1",
+            provider=provider,
         )
-        if n == 0:
-            with engine.begin() as conn:
-                conn.execute(stmt)
-        else:
-            with pytest.raises(IntegrityConflict), engine.begin() as conn:
-                conn.execute(stmt)
+
+    with engine.begin() as conn:
+        conn.execute(attempt(contact_id, "vaani"))
+    with engine.begin() as conn:  # another provider may hand out the same id
+        conn.execute(attempt(other, "voisnap"))
+    with pytest.raises(IntegrityConflict), engine.begin() as conn:
+        conn.execute(attempt(third, "vaani"))
+    with engine.connect() as conn:
+        rows = conn.execute(select(Attempt.provider).where(Attempt.call_id == "call-1")).all()
+    assert sorted(r.provider for r in rows) == ["vaani", "voisnap"]
+
+
+def test_provider_defaults_to_vaani(engine: Engine, contact: tuple[int, int]) -> None:
+    cid, contact_id = contact
+    add_attempt(engine, cid, contact_id, 1, AttemptState.FINISHED.value)
+    with engine.connect() as conn:
+        assert conn.execute(select(Campaign.provider).where(Campaign.id == cid)).scalar() == "vaani"
+        assert conn.execute(select(Attempt.provider)).scalar() == "vaani"
 
 
 def test_a_number_appears_once_per_campaign(engine: Engine) -> None:

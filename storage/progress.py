@@ -1,24 +1,27 @@
-"""The daemon's periodic bookkeeping: ended campaigns, completion, progress, pauses.
+"""The daemon's periodic bookkeeping in the database: ended campaigns, completion, progress.
 
 Every query here is an index seek (``EXISTS``-style, ``LIMIT 1``) rather than a count over
 the contacts, so that it stays cheap every second with a million contacts in a campaign.
 Counting per state is done only for the live progress display, and only when one is shown.
+Campaigns are completed through :func:`storage.campaigns_repo.complete_campaign`, the same
+checked transition as every other (it sets ``updated_at`` and refuses a campaign that is not
+running or still has open contacts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from storage import campaigns_repo
 from storage.claims import live_attempts
 from storage.engine import reading
+from storage.errors import InvalidTransition, NotFound
 from storage.models import Campaign, Contact
-from storage.states import (
-    CampaignStatus,
-    ContactState,
-)
+from storage.states import CampaignStatus, ContactState
 
 #: Contact states that still need the daemon (to dial, to settle, or to read an outcome).
 OPEN_STATES = (
@@ -30,11 +33,14 @@ OPEN_STATES = (
 WAITING_STATES = (ContactState.PENDING, ContactState.RETRY_WAIT)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Progress:
+    """Is there work left for a daemon, how many calls are live, and (for the display only)
+    the contacts of each running campaign per state."""
+
     work_left: bool
     live_attempts: int = 0
-    counts: dict[int, dict[str, int]] = field(default_factory=dict)  # campaign -> state -> n
+    counts: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
 
 
 def _has_contacts(conn: Connection, campaign_id: int, states: tuple[ContactState, ...]) -> bool:
@@ -49,9 +55,11 @@ def _has_contacts(conn: Connection, campaign_id: int, states: tuple[ContactState
     return False
 
 
-def close_ended_campaigns(engine: Engine, now: datetime) -> None:
+def close_ended_campaigns(engine: Engine, now: datetime) -> list[int]:
     """Expire waiting contacts of campaigns past their end, and complete campaigns that have
-    nothing open any more (in-flight calls of an ended campaign still finish first)."""
+    nothing open any more (in-flight calls of an ended campaign still finish first).
+    Returns the ids of the campaigns completed."""
+    finished: list[int] = []
     with engine.begin() as conn:
         rows = conn.execute(
             select(Campaign.id, Campaign.end_at).where(
@@ -73,14 +81,18 @@ def close_ended_campaigns(engine: Engine, now: datetime) -> None:
                     )
                 )
             if not _has_contacts(conn, cid, OPEN_STATES):
-                conn.execute(
-                    update(Campaign)
-                    .where(Campaign.id == cid, Campaign.status == CampaignStatus.RUNNING.value)
-                    .values(status=CampaignStatus.COMPLETED.value, updated_at=now)
-                )
+                finished.append(cid)
+    completed = []
+    for cid in finished:
+        try:
+            campaigns_repo.complete_campaign(engine, cid, now=now)
+        except (InvalidTransition, NotFound):  # paused, completed elsewhere, or new contacts
+            continue
+        completed.append(cid)
+    return completed
 
 
-def progress(engine: Engine, now: datetime, *, with_counts: bool = False) -> Progress:
+def progress(engine: Engine, *, with_counts: bool = False) -> Progress:
     """Is there work left for a daemon? (and, for the display, counts per state)."""
     with reading(engine).connect() as conn:
         running = conn.execute(
@@ -88,7 +100,7 @@ def progress(engine: Engine, now: datetime, *, with_counts: bool = False) -> Pro
         ).scalars()
         live = live_attempts(conn)
         work = live > 0 or any(_has_contacts(conn, cid, OPEN_STATES) for cid in running)
-        prog = Progress(work_left=work, live_attempts=live)
+        counts: dict[int, dict[str, int]] = {}
         if with_counts:
             for cid, state, n in conn.execute(
                 select(Contact.campaign_id, Contact.state, func.count())
@@ -96,15 +108,5 @@ def progress(engine: Engine, now: datetime, *, with_counts: bool = False) -> Pro
                 .where(Campaign.status == CampaignStatus.RUNNING.value)
                 .group_by(Contact.campaign_id, Contact.state)
             ):
-                prog.counts.setdefault(cid, {})[state] = int(n)
-        return prog
-
-
-def pause_campaign(engine: Engine, campaign_id: int, reason: str) -> None:
-    """Pause a running campaign with a reason people will see in ``campaign show``."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING.value)
-            .values(status=CampaignStatus.PAUSED.value, status_reason=reason[:2000])
-        )
+                counts.setdefault(cid, {})[state] = int(n)
+        return Progress(work_left=work, live_attempts=live, counts=counts)

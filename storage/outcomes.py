@@ -1,0 +1,246 @@
+"""Applying a finished call's outcome: the attempt is finished and its contact moved, in ONE
+short transaction, every update a compare-and-set on the state it expects, so that two
+daemons applying the same outcome cannot apply it twice.
+
+What the outcome means for the contact (done, re-dial when, exhausted, cancelled, opted out)
+is a rule of the calling policy, not of storage: the caller passes an :class:`OutcomeRule`
+(``campaigns.dialing.OutcomeRules``), asked mid-transaction with the campaign as a
+:class:`~storage.campaigns_repo.CampaignRecord`. When the rule reports an opt-out, the number
+joins the global do-not-call list in the same transaction.
+
+Statements are built once: the poller applies thousands of outcomes and statement
+construction would cost more than the database work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Connection, Engine, Table, Text, bindparam, func, select, update
+
+from storage import suppressions
+from storage.campaigns_repo import CampaignRecord
+from storage.models import Attempt, Campaign, Contact
+from storage.states import AttemptState, ContactState, Outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallResult:
+    """Everything known about a finished call, ready to be stored on its attempt."""
+
+    outcome: Outcome
+    call_status: str | None  # the raw status as the API sent it
+    duration_ms: float | None = None
+    summary: str | None = None
+    entity: dict[str, Any] | None = None
+    raw: dict[str, Any] | None = None  # the history record as received
+    call_started_at: datetime | None = None
+    details_fetched: bool = False
+    error: str | None = None  # why the outcome is flagged (e.g. no_outcome)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactMove:
+    """Where a contact goes after an outcome: its state, when it is due again, why, and the
+    opt-out entity heard on the call (the number is then suppressed)."""
+
+    state: ContactState
+    next_attempt_at: datetime | None = None
+    reason: str | None = None
+    opted_out: str | None = None
+
+
+class OutcomeRule(Protocol):
+    """The calling policy's answer to "what now for this contact?" after a call."""
+
+    def after_outcome(
+        self,
+        campaign: CampaignRecord,
+        *,
+        outcome: Outcome,
+        entity: Mapping[str, Any] | None,
+        attempts: int,
+        now: datetime,
+    ) -> ContactMove: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What :func:`apply_outcome` did."""
+
+    attempt_id: int
+    contact_id: int
+    outcome: Outcome
+    contact_state: str | None  # None when the contact was no longer awaiting this outcome
+    next_attempt_at: datetime | None
+    opted_out: bool
+
+
+def apply_outcome(
+    engine: Engine,
+    attempt_id: int,
+    result: CallResult,
+    *,
+    now: datetime,
+    rules: OutcomeRule,
+    expected_state: AttemptState = AttemptState.ACCEPTED,
+) -> Applied | None:
+    """Finish attempt ``attempt_id`` with ``result`` and move its contact, in one transaction.
+
+    Returns None when the attempt was not in ``expected_state`` any more (another daemon, or
+    an earlier poll, applied an outcome first): nothing is changed then.
+    """
+    with engine.begin() as conn:
+        return _apply(conn, attempt_id, result, now, expected_state, rules, {})
+
+
+def apply_outcomes(
+    engine: Engine,
+    items: Sequence[tuple[int, CallResult]],
+    *,
+    now: datetime,
+    rules: OutcomeRule,
+) -> list[Applied | None]:
+    """:func:`apply_outcome` for several accepted attempts in one short transaction (one
+    commit for all the calls a poll found finished); each is still a compare-and-set.
+
+    Rows are updated in attempt-id order whatever the order of ``items``, so that two daemons
+    applying overlapping batches on PostgreSQL take their row locks in the same order and
+    cannot deadlock. Results come back in the order of ``items``.
+    """
+    campaigns: dict[int, CampaignRecord | None] = {}
+    order = sorted(range(len(items)), key=lambda i: items[i][0])
+    results: list[Applied | None] = [None] * len(items)
+    with engine.begin() as conn:
+        for i in order:
+            aid, res = items[i]
+            results[i] = _apply(conn, aid, res, now, AttemptState.ACCEPTED, rules, campaigns)
+    return results
+
+
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_CONTACTS = cast(Table, Contact.__table__)
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+
+_FINISH_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("aid"), _ATTEMPTS.c.state == bindparam("expected"))
+    .values(
+        state=AttemptState.FINISHED.value,
+        call_status=bindparam("call_status"),
+        outcome=bindparam("outcome"),
+        duration_s=bindparam("duration_s"),
+        summary=bindparam("summary"),
+        entity=bindparam("entity", type_=_ATTEMPTS.c.entity.type),
+        raw=bindparam("raw", type_=_ATTEMPTS.c.raw.type),
+        call_started_at=bindparam("call_started_at", type_=_ATTEMPTS.c.call_started_at.type),
+        finished_at=bindparam("finished_at", type_=_ATTEMPTS.c.finished_at.type),
+        details_fetched=bindparam("details_fetched"),
+        error=func.coalesce(bindparam("error", type_=Text()), _ATTEMPTS.c.error),
+    )
+    .returning(
+        _ATTEMPTS.c.contact_id, _ATTEMPTS.c.campaign_id, _ATTEMPTS.c.phone_e164, _ATTEMPTS.c.call_id
+    )
+)
+_LOAD_CAMPAIGN = select(_CAMPAIGNS).where(_CAMPAIGNS.c.id == bindparam("camp"))
+_CONTACT_ATTEMPTS = select(_CONTACTS.c.attempts).where(_CONTACTS.c.id == bindparam("cid"))
+_MOVE_CONTACT = (
+    update(_CONTACTS)
+    .where(
+        _CONTACTS.c.id == bindparam("cid"),
+        _CONTACTS.c.state == ContactState.AWAITING_OUTCOME.value,
+    )
+    .values(
+        state=bindparam("new_state"),
+        outcome=bindparam("outcome"),
+        next_attempt_at=bindparam("next_at", type_=_CONTACTS.c.next_attempt_at.type),
+        reason=bindparam("reason", type_=Text()),
+        updated_at=bindparam("now", type_=_CONTACTS.c.updated_at.type),
+    )
+)
+
+
+def _campaign(conn: Connection, campaign_id: int) -> CampaignRecord | None:
+    row = conn.execute(_LOAD_CAMPAIGN, {"camp": campaign_id}).first()
+    return CampaignRecord.from_row(row) if row is not None else None
+
+
+def _apply(
+    conn: Connection,
+    attempt_id: int,
+    result: CallResult,
+    now: datetime,
+    expected_state: AttemptState,
+    rules: OutcomeRule,
+    campaigns: dict[int, CampaignRecord | None],
+) -> Applied | None:
+    duration_s = result.duration_ms / 1000.0 if result.duration_ms is not None else None
+    finished = conn.execute(
+        _FINISH_ATTEMPT,
+        {
+            "aid": attempt_id,
+            "expected": expected_state.value,
+            "call_status": (result.call_status or "")[:50] or None,
+            "outcome": result.outcome.value,
+            "duration_s": duration_s,
+            "summary": result.summary,
+            "entity": result.entity,
+            "raw": result.raw,
+            "call_started_at": result.call_started_at,
+            "finished_at": now,
+            "details_fetched": result.details_fetched,
+            "error": result.error[:2000] if result.error else None,
+        },
+    ).first()
+    if finished is None:
+        return None
+    contact_id, campaign_id, phone, call_id = finished
+    if campaign_id not in campaigns:
+        campaigns[campaign_id] = _campaign(conn, campaign_id)
+    campaign = campaigns[campaign_id]
+    attempts = conn.execute(_CONTACT_ATTEMPTS, {"cid": contact_id}).scalar_one_or_none()
+    if campaign is None or attempts is None:  # deleted meanwhile: the attempt is enough
+        return Applied(
+            attempt_id=attempt_id,
+            contact_id=contact_id,
+            outcome=result.outcome,
+            contact_state=None,
+            next_attempt_at=None,
+            opted_out=False,
+        )
+    move = rules.after_outcome(
+        campaign, outcome=result.outcome, entity=result.entity, attempts=attempts, now=now
+    )
+    if move.opted_out is not None:
+        suppressions.add(
+            conn,
+            [phone],
+            campaign_id=None,
+            source=f"opt_out:{call_id or attempt_id}",
+            reason=(
+                f"asked not to be called again ({move.opted_out}) on a call of campaign "
+                f"{campaign_id}"
+            ),
+        )
+    moved = conn.execute(
+        _MOVE_CONTACT,
+        {
+            "cid": contact_id,
+            "new_state": move.state.value,
+            "outcome": result.outcome.value,
+            "next_at": move.next_attempt_at,
+            "reason": move.reason,
+            "now": now,
+        },
+    ).rowcount
+    return Applied(
+        attempt_id=attempt_id,
+        contact_id=contact_id,
+        outcome=result.outcome,
+        contact_state=move.state.value if moved else None,
+        next_attempt_at=move.next_attempt_at if moved else None,
+        opted_out=move.opted_out is not None,
+    )
