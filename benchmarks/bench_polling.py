@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, select  # noqa: E402
 
 from scheduler import dbexec  # noqa: E402
-from scheduler.client import VaaniClient  # noqa: E402
 from scheduler.poller import OutcomePoller  # noqa: E402
+from scheduler.providers.vaani import VaaniProvider  # noqa: E402
 from storage import claims, settle  # noqa: E402
 from storage.claims import Decision  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
@@ -57,7 +57,7 @@ def seed_campaign(engine: Engine, n: int) -> None:
     make_contacts(engine, make_campaign(engine, agent_id="agent-bench"), indian_numbers(n))
 
 
-async def dial_all(engine: Engine, client: VaaniClient, n: int, rate: float) -> None:
+async def dial_all(engine: Engine, client: VaaniProvider, n: int, rate: float) -> None:
     """Claim and trigger ``n`` calls at about ``rate`` per second."""
     placed = 0
     start = time.monotonic()
@@ -109,7 +109,7 @@ def parse_iso(s: str) -> datetime:
 
 async def run_one(sb: Sandbox, engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
     seed_campaign(engine, args.calls)
-    async with VaaniClient(sb.api_key, sb.base_url, timeout=30) as client:
+    async with VaaniProvider(sb.api_key, sb.base_url, timeout=30) as client:
         before = sb.stats()["requests"]
         poller = OutcomePoller(engine, client, page_size=args.page_size, outcome_deadline=DEADLINE)
         dialing = asyncio.create_task(dial_all(engine, client, args.calls, args.dial_rate))

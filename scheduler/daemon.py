@@ -39,11 +39,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from campaigns.dialing import PolicyCache
 from scheduler import dbexec
-from scheduler.client import VaaniClient
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
-from scheduler.errors import AccountError, VaaniError
+from scheduler.errors import AccountError, ProviderError
 from scheduler.poller import OutcomePoller
-from scheduler.ratelimit import RateLimiter
+from scheduler.providers import DEFAULT_PROVIDER, CallProvider, make_provider
+from scheduler.ratelimit import LimiterRegistry, RateLimiter
 from scheduler.retry import RetryPolicy
 from storage import campaigns_repo, daemons, progress
 from storage.attempts import reconcile_stale_claims
@@ -106,7 +106,7 @@ class Daemon:
     def __init__(
         self,
         engine: Engine,
-        client: VaaniClient,
+        client: CallProvider,
         limiter: RateLimiter,
         settings: DaemonSettings,
         *,
@@ -272,7 +272,7 @@ class Daemon:
             await self.poller.poll_once()
         except AccountError as exc:
             self._account_error(exc, None)
-        except VaaniError as exc:
+        except ProviderError as exc:
             log.warning("poll failed: %s", exc, extra={"event": "poll_error"})
         except Exception:
             log.exception("poll failed", extra={"event": "poll_error"})
@@ -345,18 +345,23 @@ async def run_daemon(
     settings: DaemonSettings,
     *,
     api_key: str,
-    base_url: str,
+    base_url: str | None,
+    provider: str = DEFAULT_PROVIDER,
     on_progress: Callable[[Progress], None] | None = None,
     stop_requested: threading.Event | None = None,
 ) -> int:
-    """Run a daemon until it is signalled (or, with ``until_done``, until nothing is left)."""
-    limiter = RateLimiter(settings.rate)
-    client = VaaniClient(
-        api_key,
-        base_url,
+    """Run a daemon until it is signalled (or, with ``until_done``, until nothing is left).
+
+    The daemon places calls for the running campaigns of ``provider`` (``base_url`` None: the
+    provider's default), paced by the limiter of that (provider, key) pair."""
+    limiter = LimiterRegistry().get(provider, api_key, rate=settings.rate)
+    client = make_provider(
+        provider,
+        api_key=api_key,
+        base_url=base_url,
+        gate=limiter,
         timeout=settings.request_timeout,
         retry=settings.retry,
-        gate=limiter,
         max_connections=settings.max_connections,
     )
     try:

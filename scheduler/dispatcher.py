@@ -2,7 +2,7 @@
 
 Each tick claims as many contacts as can be sent soon (``storage.claims.claim_due`` commits a
 ``reserved`` attempt for each before anything is sent), then sends each trigger-call as its own
-task; the client's :class:`~scheduler.client.RequestGate` (the rate limiter) paces the actual
+task; the client's :class:`~scheduler.providers.http.RequestGate` (the rate limiter) paces the actual
 requests. What the API answered settles the attempt:
 
 =====================================  ==========================================================
@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 
 from campaigns.dialing import Decider, PolicyCache
 from scheduler import dbexec
-from scheduler.client import VaaniClient
 from scheduler.errors import (
     AccountError,
     AnswerLostError,
@@ -36,10 +35,11 @@ from scheduler.errors import (
     InsufficientBalanceError,
     NotFoundError,
     NotSentError,
+    ProviderError,
     RateLimitedError,
-    VaaniError,
     ValidationError,
 )
+from scheduler.providers.base import CallProvider, DialRequest
 from storage import claims, settle
 from storage.claims import DialJob
 from storage.engine import Engine
@@ -87,7 +87,7 @@ class Dispatcher:
     def __init__(
         self,
         engine: Engine,
-        client: VaaniClient,
+        client: CallProvider,
         *,
         daemon_id: str,
         settings: DispatchSettings,
@@ -133,6 +133,7 @@ class Dispatcher:
             decide=self._decide,
             lease=self.settings.lease,
             max_live=self.settings.max_live_calls,
+            providers=(self._client.name,),
         )
         self.stats.claimed += len(res.jobs)
         self.stats.deferred += res.deferred
@@ -161,19 +162,22 @@ class Dispatcher:
         camp = job.campaign
         sent_at = self._clock()
         try:
-            result = await self._client.trigger_call(
-                agent_id=camp.agent_id,
-                contact_number=job.phone_e164,
-                name=job.name,
-                metadata=job.metadata,
-                voice=camp.voice,
-                outbound_number=camp.outbound_number,
-                extra=camp.call_options or None,
+            result = await self._client.place_call(
+                DialRequest(
+                    agent_id=camp.agent_id,
+                    phone_e164=job.phone_e164,
+                    name=job.name,
+                    metadata=job.metadata,
+                    caller_id=camp.outbound_number,
+                    voice=camp.voice,
+                    options=camp.call_options or {},
+                    client_ref=f"attempt-{job.attempt_id}",
+                )
             )
         except asyncio.CancelledError:
             await asyncio.shield(self._settle_unknown(job, sent_at, "cancelled at shutdown", None))
             raise
-        except VaaniError as exc:
+        except ProviderError as exc:
             await self._settle_error(job, sent_at, exc)
             return
         except Exception as exc:  # a bug must not leave the attempt reserved: reconcile it
@@ -242,7 +246,7 @@ class Dispatcher:
             extra={"event": "answer_lost", "contact_id": job.contact_id, "error": error},
         )
 
-    async def _not_placed(self, job: DialJob, exc: VaaniError, retry_in: timedelta | None) -> None:
+    async def _not_placed(self, job: DialJob, exc: ProviderError, retry_in: timedelta | None) -> None:
         now = self._clock()
         await dbexec.run(
             settle.record_not_placed,
@@ -255,7 +259,7 @@ class Dispatcher:
         )
         self.stats.not_placed += 1
 
-    async def _settle_error(self, job: DialJob, sent_at: datetime, exc: VaaniError) -> None:
+    async def _settle_error(self, job: DialJob, sent_at: datetime, exc: ProviderError) -> None:
         status = exc.status_code
         if isinstance(exc, AnswerLostError):  # includes 5xx on the POST
             await self._settle_unknown(job, sent_at, str(exc), status)

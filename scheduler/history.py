@@ -1,9 +1,10 @@
 """Reading the call history for a poll: newest first, no further than needed.
 
-:class:`HistoryReader` pages ``GET /api/call-history`` newest first and stops as soon as every
-call the poll needs has been seen, or at the page whose oldest record is older than the oldest
-call still needed (its ``sent_at`` minus a clock-skew margin) -- never further. The page size
-grows (up to the API's 200) when one page was not enough, since each page costs a request.
+:class:`HistoryReader` pages a provider's call listing (``CallProvider.list_calls``; for
+Vaani ``GET /api/call-history``) newest first and stops as soon as every call the poll needs
+has been seen, or at the page whose oldest record is older than the oldest call still needed
+(its ``sent_at`` minus a clock-skew margin) -- never further. The page size grows (up to the
+provider's ``max_page_size``) when one page was not enough, since each page costs a request.
 It is kept apart from :mod:`scheduler.poller` so that what a poll reads and what it does with
 it can each be read on their own.
 """
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from scheduler.client import CallDetails, CallRecord, HistoryPage
+from scheduler.providers.base import CallOutcome, CallPage, CallRecord, Capabilities
 from scheduler.reconcile import DEFAULT_SKEW, HistoryCoverage
-from scheduler.wire import PAGE_SIZE_MAX
 from storage.attempts import LiveAttempt
 
 
@@ -41,18 +41,19 @@ class PollStats:
         return self.history_pages + self.details_requests + self.lookups
 
 
-def raw_status(record: CallRecord | CallDetails) -> str | None:
-    """The status exactly as the API wrote it (the parsed one is lower-cased)."""
-    raw = record.raw.get("call_status", record.raw.get("status"))
-    return raw.strip() if isinstance(raw, str) and raw.strip() else record.status
-
-
 class OutcomeAPI(Protocol):
-    """The two read endpoints the poller uses (``VaaniClient`` is one; tests use a fake)."""
+    """The part of :class:`~scheduler.providers.base.CallProvider` the poller uses (every
+    provider is one; unit tests use a fake)."""
 
-    async def call_history(self, page: int = 1, page_size: int = 50) -> HistoryPage: ...
+    @property
+    def name(self) -> str: ...
 
-    async def call_details(self, call_id: str) -> CallDetails: ...
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def list_calls(self, *, page: int, page_size: int) -> CallPage: ...
+
+    async def outcome(self, call_id: str) -> CallOutcome: ...
 
 
 class HistoryReader:
@@ -93,9 +94,9 @@ class HistoryReader:
             return records, HistoryCoverage(oldest=None, reached_end=False)
         size = self._page_size
         used: int | None = None  # records read when the last need was met
-        last: HistoryPage | None = None
+        last: CallPage | None = None
         for page_no in range(1, self.max_pages + 1):
-            page = last = await client.call_history(page=page_no, page_size=size)
+            page = last = await client.list_calls(page=page_no, page_size=size)
             stats.history_pages += 1
             for rec in page.records:
                 records.append(rec)
@@ -104,13 +105,14 @@ class HistoryReader:
                     oldest = rec.created_at
                 if used is None and self._satisfied(need_calls, need_unknown, oldest):
                     used = len(records)
-            if self._last_page(page):
+            if page.is_last:
                 reached_end = True
                 break
             if used is not None:
                 break
         if last is not None:
-            self._page_size = self._next_page_size(last, size, used or len(records))
+            limit = client.capabilities.max_page_size
+            self._page_size = self._next_page_size(last, size, used or len(records), limit)
         return records, HistoryCoverage(oldest=oldest, reached_end=reached_end)
 
     def _satisfied(
@@ -123,32 +125,16 @@ class HistoryReader:
             return True
         return oldest is not None and oldest < min(needed) - self.skew
 
-    @staticmethod
-    def _last_page(page: HistoryPage) -> bool:
-        """Is ``page`` the end of the history? The pagination block decides when the API sends
-        one; only without it does a short page count as the end (an API that silently sends
-        fewer records than asked for would otherwise look finished, and a lost call not
-        found in a history we think complete is declared not placed)."""
-        items = page.raw.get("data")
-        count = len(items) if isinstance(items, list) else 0
-        if count == 0:
-            return True
-        if page.total_pages is not None:
-            return page.page >= page.total_pages
-        if page.total is not None:
-            return page.page * page.page_size >= page.total
-        return count < page.page_size
-
-    def _next_page_size(self, page: HistoryPage, asked: int, used: int) -> int:
+    def _next_page_size(self, page: CallPage, asked: int, used: int, limit: int) -> int:
         """The page size for the next poll: enough for what this one needed, within the
-        API's 200, never below the configured size, and only beyond it when the API
-        confirms it serves the size asked for (its pagination block echoes it)."""
-        pagination = page.raw.get("pagination")
-        try:
-            echoed = int(pagination["page_size"]) if isinstance(pagination, dict) else None
-        except (KeyError, TypeError, ValueError):
-            echoed = None
+        provider's ``limit``, never below the configured size, and only beyond it when the
+        provider confirms it serves the size asked for (its pagination echoes it).
+
+        Whether ``page`` is the last one is the provider's verdict (``CallPage.is_last``): an
+        API that silently sends fewer records than asked for must not look finished, or a
+        lost call not found in a history we think complete would be declared not placed."""
+        echoed = page.served_size
         if echoed != asked:  # not confirmed (or capped): stay with what is known to work
             return self.page_size if echoed is None else max(1, min(asked, page.page_size))
         wanted = math.ceil(used * 1.25)
-        return max(self.page_size, min(PAGE_SIZE_MAX, wanted))
+        return max(self.page_size, min(limit, wanted))

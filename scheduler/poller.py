@@ -35,10 +35,10 @@ from datetime import datetime, timedelta
 
 from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
-from scheduler.client import CallDetails, CallRecord
-from scheduler.errors import AccountError, VaaniError
-from scheduler.history import HistoryReader, OutcomeAPI, PollStats, raw_status
+from scheduler.errors import AccountError, ProviderError
+from scheduler.history import HistoryReader, OutcomeAPI, PollStats
 from scheduler.outcomes import classify
+from scheduler.providers.base import CallOutcome, CallRecord
 from scheduler.reconcile import (
     DEFAULT_GRACE,
     DEFAULT_SKEW,
@@ -111,6 +111,8 @@ class OutcomePoller:
         """
         stats = PollStats()
         live, busy = await dbexec.run(load_live, self.engine)
+        # the calls of other providers are read by the daemons that drive those providers
+        live = [a for a in live if a.provider == self.client.name]
         stats.live = len(live)
         if not live:
             self._details_failures.clear()
@@ -180,9 +182,8 @@ class OutcomePoller:
         phones = {phone_key(a.phone_e164) for a in unknown}
         relevant = [r for r in records if phone_key(r.contact_number) in phones]
         ids = {r.call_id for r in relevant}
-        linked: set[str] = set()
-        for provider in sorted({a.provider for a in unknown}):  # call ids are per provider
-            linked |= await dbexec.run(linked_call_ids, self.engine, provider, ids)
+        # call ids are unique per provider, and every attempt here is this client's provider's
+        linked = await dbexec.run(linked_call_ids, self.engine, self.client.name, ids)
         now = self.clock()
         verdicts = match_unknown(
             [
@@ -252,13 +253,13 @@ class OutcomePoller:
 
     # ----------------------------------------------------------------- outcomes
 
-    async def _details(self, call_id: str, stats: PollStats, *, lookup: bool) -> CallDetails:
+    async def _details(self, call_id: str, stats: PollStats, *, lookup: bool) -> CallOutcome:
         async with self._details_slots:
             if lookup:
                 stats.lookups += 1
             else:
                 stats.details_requests += 1
-            return await self.client.call_details(call_id)
+            return await self.client.outcome(call_id)
 
     async def _result_for(
         self, attempt: LiveAttempt, rec: CallRecord, stats: PollStats
@@ -266,12 +267,12 @@ class OutcomePoller:
         """The history shows ``rec`` final: fetch details once; the result to apply, or None
         to try again next poll."""
         assert attempt.call_id is not None
-        details: CallDetails | None = None
+        details: CallOutcome | None = None
         try:
             details = await self._details(attempt.call_id, stats, lookup=False)
         except AccountError:
             raise
-        except VaaniError as exc:
+        except ProviderError as exc:
             stats.details_failures += 1
             failures = self._details_failures.get(attempt.attempt_id, 0) + 1
             self._details_failures[attempt.attempt_id] = failures
@@ -291,13 +292,13 @@ class OutcomePoller:
         assert outcome is not None
         result = CallResult(
             outcome=outcome,
-            call_status=raw_status(rec),
+            call_status=rec.raw_status,
             duration_ms=rec.duration_ms
             if rec.duration_ms is not None
             else (details.duration_ms if details else None),
             summary=details.summary if details else None,
-            entity=details.entity if details else None,
-            raw=rec.raw,
+            entity=dict(details.entities) if details else None,
+            raw=dict(rec.raw),
             call_started_at=rec.created_at,
             details_fetched=details is not None,
             error=None if details else "call details unavailable; outcome from the history",
@@ -360,23 +361,23 @@ class OutcomePoller:
         if last is not None and now - last < self.lookup_every and now < flag_at:
             return
         self._last_lookup[attempt.attempt_id] = now
-        details: CallDetails | None = None
+        details: CallOutcome | None = None
         problem = "no status"
         try:
             details = await self._details(attempt.call_id, stats, lookup=True)
         except AccountError:
             raise
-        except VaaniError as exc:
+        except ProviderError as exc:
             problem = f"lookup failed: {exc}"
         outcome = classify(details.status) if details else None
         if details is not None and outcome is not None:
             raw = {k: v for k, v in details.raw.items() if k != "transcript"}
             result = CallResult(
                 outcome=outcome,
-                call_status=raw_status(details),
+                call_status=details.raw_status,
                 duration_ms=details.duration_ms,
                 summary=details.summary,
-                entity=details.entity,
+                entity=dict(details.entities),
                 raw=raw,
                 details_fetched=True,
             )
@@ -385,10 +386,10 @@ class OutcomePoller:
         if now < flag_at:
             return
         if details is not None:
-            problem = f"last status {raw_status(details) or 'unknown'}"
+            problem = f"last status {details.raw_status or 'unknown'}"
         result = CallResult(
             outcome=Outcome.NO_OUTCOME,
-            call_status=raw_status(details) if details else None,
+            call_status=details.raw_status if details else None,
             raw={k: v for k, v in details.raw.items() if k != "transcript"} if details else None,
             details_fetched=details is not None,
             error=f"no outcome reported within {self.outcome_deadline * 2} ({problem})",

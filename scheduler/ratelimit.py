@@ -1,7 +1,7 @@
 """One rate limiter per (provider, API key), shared by dispatch and polling, that learns the
 server's limit. :class:`LimiterRegistry` hands out that one limiter per pair.
 
-:class:`RateLimiter` implements the client's :class:`~scheduler.client.RequestGate`:
+:class:`RateLimiter` implements the client's :class:`~scheduler.providers.http.RequestGate`:
 ``await acquire(kind)`` before every HTTP attempt, ``observe(kind, status, rate)`` after it.
 
 How it paces (all in one place, so concurrent requests never stampede):

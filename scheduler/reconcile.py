@@ -25,10 +25,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scheduler.client import CallRecord
+from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, phone_key
 
-#: How far the API's clock may be behind ours when comparing its created_at with our times.
-DEFAULT_SKEW = timedelta(minutes=2)
 #: How long after sending we wait for a lost call to show up before declaring it not placed.
 DEFAULT_GRACE = timedelta(seconds=60)
 
@@ -67,21 +65,6 @@ class Verdicts:
     undecided: list[int] = field(default_factory=list)
 
 
-def phone_key(number: str | None) -> str:
-    """Digits only: ``"+91 98000-00001"`` and ``"919800000001"`` are the same number."""
-    return "".join(ch for ch in number or "" if ch.isdigit())
-
-
-def _candidate(record: CallRecord, attempt: UnknownAttempt, skew: timedelta) -> bool:
-    if phone_key(record.contact_number) != phone_key(attempt.phone_e164):
-        return False
-    if record.agent_id and attempt.agent_id and record.agent_id != attempt.agent_id:
-        return False
-    if str(record.raw.get("call_type", "")).lower() == "inbound":
-        return False
-    return record.created_at is None or record.created_at >= attempt.created_at - skew
-
-
 def match_unknown(
     attempts: Sequence[UnknownAttempt],
     records: Iterable[CallRecord],
@@ -112,9 +95,13 @@ def match_unknown(
         if phone_key(attempt.phone_e164) in busy:
             verdicts.undecided.append(attempt.attempt_id)
             continue
-        found = next(
-            (r for r in pool if r.call_id not in taken and _candidate(r, attempt, skew)), None
+        query = CallQuery(
+            phone_e164=attempt.phone_e164,
+            since=attempt.created_at,
+            agent_id=attempt.agent_id,
+            skew=skew,
         )
+        found = next((r for r in pool if r.call_id not in taken and query.matches(r)), None)
         if found is not None:
             taken.add(found.call_id)
             verdicts.matched[attempt.attempt_id] = found

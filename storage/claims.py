@@ -20,7 +20,7 @@ forbids a second live attempt for a contact whatever happens.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,17 +113,19 @@ class ClaimResult:
 Decide = Callable[[CampaignRecord, Candidate, datetime], Decision]
 
 
-def running_campaigns(conn: Connection, now: datetime) -> list[CampaignRecord]:
-    """Running campaigns that have started by ``now``, oldest first, as values."""
+def running_campaigns(
+    conn: Connection, now: datetime, providers: Collection[str] | None = None
+) -> list[CampaignRecord]:
+    """Running campaigns that have started by ``now`` (of ``providers`` only, when given),
+    oldest first, as values."""
     table = Campaign.__table__
-    rows = conn.execute(
-        select(table)
-        .where(
-            table.c.status == CampaignStatus.RUNNING.value,
-            (table.c.start_at.is_(None)) | (table.c.start_at <= now),
-        )
-        .order_by(table.c.id)
+    stmt = select(table).where(
+        table.c.status == CampaignStatus.RUNNING.value,
+        (table.c.start_at.is_(None)) | (table.c.start_at <= now),
     )
+    if providers is not None:
+        stmt = stmt.where(table.c.provider.in_(list(providers)))
+    rows = conn.execute(stmt.order_by(table.c.id))
     return [CampaignRecord.from_row(r) for r in rows]
 
 
@@ -240,10 +242,13 @@ def claim_due(
     decide: Decide,
     lease: timedelta = timedelta(minutes=5),
     max_live: int | None = None,
+    providers: Collection[str] | None = None,
 ) -> ClaimResult:
     """Claim up to ``limit`` contacts to dial now, in one short transaction.
 
     ``max_live`` caps the calls in flight or awaiting an outcome across every daemon.
+    ``providers`` limits the claim to campaigns of those providers (the ones this daemon can
+    place calls with); None claims from every running campaign.
     Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
     again before then); closed ones reach their terminal state with the reason.
     """
@@ -257,7 +262,7 @@ def claim_due(
             limit = min(limit, max_live - live_attempts(conn))
             if limit <= 0:
                 return result
-        for camp in running_campaigns(conn, now):
+        for camp in running_campaigns(conn, now, providers):
             budget = limit - len(result.jobs)
             if budget <= 0:
                 break

@@ -71,6 +71,27 @@ def test_attempts_record_the_campaign_provider_at_claim_time(engine: Engine) -> 
     )
 
 
+def test_a_daemon_claims_only_the_campaigns_of_the_providers_it_drives(engine: Engine) -> None:
+    vaani = make_campaign(engine)
+    other = make_campaign(engine, provider="voisnap")
+    make_contacts(engine, vaani, indian_numbers(2))
+    make_contacts(engine, other, indian_numbers(2, start=10))
+    now = utcnow()
+    jobs = claims.claim_due(
+        engine, daemon_id="d1", now=now, limit=4, decide=dial_all, providers=("vaani",)
+    ).jobs
+    assert {j.campaign.id for j in jobs} == {vaani} and len(jobs) == 2
+    none_left = claims.claim_due(
+        engine, daemon_id="d1", now=now, limit=4, decide=dial_all, providers=("vaani",)
+    )
+    assert none_left.jobs == []  # the voisnap contacts wait for a daemon that drives voisnap
+    with engine.connect() as conn:
+        waiting = (
+            conn.execute(select(Contact.state).where(Contact.campaign_id == other)).scalars().all()
+        )
+    assert waiting == ["pending", "pending"]
+
+
 def test_claim_respects_live_cap_and_campaign_status(engine: Engine) -> None:
     cid = make_campaign(engine)
     paused = make_campaign(engine, status="paused")

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler.client import RetryPolicy, VaaniClient
 from scheduler.errors import (
     AmbiguousServerError,
     AnswerLostError,
@@ -33,6 +32,8 @@ from scheduler.errors import (
     RateLimitInfo,
     ServerError,
 )
+from scheduler.providers.vaani import VaaniProvider
+from scheduler.retry import RetryPolicy
 
 Factory = Callable[..., Any]
 FAST = RetryPolicy(max_attempts=4, max_total_s=30, backoff_base_s=0.01, backoff_max_s=0.05)
@@ -65,7 +66,7 @@ def number(i: int) -> str:
     return f"+1415555{i:04d}"
 
 
-async def place(client: VaaniClient, i: int, **metadata: Any) -> str:
+async def place(client: VaaniProvider, i: int, **metadata: Any) -> str:
     result = await client.trigger_call(
         agent_id="agent-e2e", contact_number=number(i), name=f"Person {i}", metadata=metadata
     )
@@ -81,7 +82,7 @@ def run(coro: Any) -> Any:
 
 def test_trigger_history_details_transcript_round_trip(sandbox: Any) -> None:
     async def go() -> tuple[str, Any, Any, Any]:
-        async with VaaniClient(sandbox.api_key, sandbox.base_url, retry=FAST) as client:
+        async with VaaniProvider(sandbox.api_key, sandbox.base_url, retry=FAST) as client:
             assert (await client.health())["status"] == "healthy"
             call_id = await place(client, 1, order="A-17", sandbox_outcome="completed")
             for _ in range(100):  # the sandbox ends calls within 0.2-0.5 s
@@ -112,7 +113,7 @@ def test_wrong_key_raises_authentication_error_and_places_nothing(
     wrong = "wrong-key-0123456789abcdef"
 
     async def go() -> None:
-        async with VaaniClient(wrong, sandbox.base_url, retry=FAST) as client:
+        async with VaaniProvider(wrong, sandbox.base_url, retry=FAST) as client:
             await place(client, 2)
 
     with pytest.raises(AuthenticationError) as info:
@@ -124,7 +125,7 @@ def test_wrong_key_raises_authentication_error_and_places_nothing(
     assert sandbox.stats()["requests"].get("trigger-call") == 1  # not resent
 
     async def history(key: str) -> Any:
-        async with VaaniClient(key, sandbox.base_url, retry=FAST) as client:
+        async with VaaniProvider(key, sandbox.base_url, retry=FAST) as client:
             return await client.call_history(page=1, page_size=1)
 
     with pytest.raises(AuthenticationError):  # reads are refused too: the key is wrong
@@ -141,7 +142,7 @@ def test_lost_answer_raises_and_the_call_is_placed_exactly_once(sandbox_factory:
 
     async def go() -> list[BaseException]:
         errors: list[BaseException] = []
-        async with VaaniClient(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
+        async with VaaniProvider(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
             for i in range(n):
                 with pytest.raises(AnswerLostError) as info:
                     await place(client, 100 + i)
@@ -164,7 +165,7 @@ def test_lost_answers_on_gets_are_retried_then_raised(sandbox_factory: Factory) 
     sb = sandbox_factory("--faults", "lost=1.0", "--seed", "4")
 
     async def go() -> None:
-        async with VaaniClient(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
+        async with VaaniProvider(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
             await client.call_history()
 
     with pytest.raises((AnswerLostError, ServerError)):  # a dropped connection or a 502
@@ -180,7 +181,7 @@ def test_429_faults_every_trigger_succeeds_once(sandbox_factory: Factory) -> Non
     patient = RetryPolicy(max_attempts=30, max_total_s=120, backoff_base_s=0.01)
 
     async def go() -> list[str]:
-        async with VaaniClient(
+        async with VaaniProvider(
             sb.api_key, sb.base_url, retry=patient, sleep=sleep, gate=gate
         ) as client:
             return list(await asyncio.gather(*(place(client, 200 + i) for i in range(n))))
@@ -203,11 +204,11 @@ def test_5xx_on_trigger_is_ambiguous_and_not_resent_gets_retry(sandbox_factory: 
     sb = sandbox_factory("--faults", "5xx=1.0", "--seed", "6")
 
     async def trigger() -> None:
-        async with VaaniClient(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
+        async with VaaniProvider(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
             await place(client, 300)
 
     async def history() -> None:
-        async with VaaniClient(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
+        async with VaaniProvider(sb.api_key, sb.base_url, retry=FAST, sleep=ShortSleep()) as client:
             await client.call_history()
 
     with pytest.raises(AmbiguousServerError) as info:
@@ -227,13 +228,13 @@ def test_slow_answer_past_the_read_timeout_is_lost_not_resent(sandbox_factory: F
     timeout = httpx.Timeout(5.0, read=0.3)
 
     async def trigger() -> None:
-        async with VaaniClient(
+        async with VaaniProvider(
             sb.api_key, sb.base_url, retry=FAST, timeout=timeout, sleep=ShortSleep()
         ) as client:
             await place(client, 400)
 
     async def history() -> None:
-        async with VaaniClient(
+        async with VaaniProvider(
             sb.api_key,
             sb.base_url,
             retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01),
@@ -256,7 +257,7 @@ def test_rate_limit_over_the_cap_raises_rate_limited(sandbox_factory: Factory) -
     sb = sandbox_factory("--rate-limit", "2/min")
 
     async def go() -> None:
-        async with VaaniClient(
+        async with VaaniProvider(
             sb.api_key, sb.base_url, retry=RetryPolicy(max_retry_after_s=5)
         ) as client:
             for i in range(3):
@@ -278,7 +279,7 @@ def test_rate_limit_without_headers_backs_off_until_through(sandbox_factory: Fac
         policy = RetryPolicy(
             max_attempts=50, max_total_s=60, backoff_base_s=0.05, backoff_max_s=0.2
         )
-        async with VaaniClient(sb.api_key, sb.base_url, retry=policy) as client:
+        async with VaaniProvider(sb.api_key, sb.base_url, retry=policy) as client:
             return list(await asyncio.gather(*(place(client, 600 + i) for i in range(n))))
 
     call_ids = run(go())

@@ -1,6 +1,6 @@
 """Unit tests of the Vaani client: wire shape, error mapping, retry decisions, key redaction.
 
-Every test drives the real ``VaaniClient`` through ``httpx.MockTransport`` (the transport is
+Every test drives the real ``VaaniProvider`` through ``httpx.MockTransport`` (the transport is
 the one seam) and counts the attempts the transport saw. Waits go through a recording fake
 sleep, except one test that checks a real ``Retry-After`` wait.
 """
@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler.client import RetryPolicy, VaaniClient
 from scheduler.errors import (
     AmbiguousServerError,
     AnswerLostError,
@@ -36,6 +35,8 @@ from scheduler.errors import (
     VaaniError,
     ValidationError,
 )
+from scheduler.providers.vaani import VaaniProvider
+from scheduler.retry import RetryPolicy
 
 KEY = "sk-live-7Hq2ZpX9wV4mB1nC"
 BASE = "http://vaani.test"
@@ -85,8 +86,8 @@ class RecordingGate:
 
 def client_for(
     rec: Recorder, *, retry: RetryPolicy = FAST, sleep: FakeSleep | None = None, **kw: Any
-) -> VaaniClient:
-    return VaaniClient(
+) -> VaaniProvider:
+    return VaaniProvider(
         KEY,
         BASE,
         retry=retry,
@@ -100,7 +101,7 @@ def ok(body: Any = None, **kw: Any) -> httpx.Response:
     return httpx.Response(200, json={"call_id": "c-1"} if body is None else body, **kw)
 
 
-def trigger(client: VaaniClient, **kw: Any) -> Any:
+def trigger(client: VaaniProvider, **kw: Any) -> Any:
     args = {"agent_id": "agent-1", "contact_number": "+14155550100", "name": "Ada"} | kw
 
     async def go() -> Any:
@@ -110,7 +111,7 @@ def trigger(client: VaaniClient, **kw: Any) -> Any:
     return run(go())
 
 
-def call(client: VaaniClient, method: str, *args: Any, **kw: Any) -> Any:
+def call(client: VaaniProvider, method: str, *args: Any, **kw: Any) -> Any:
     async def go() -> Any:
         async with client:
             return await getattr(client, method)(*args, **kw)
@@ -355,7 +356,7 @@ def test_post_429_is_resent_after_retry_after() -> None:
 
 def test_post_429_really_waits_retry_after() -> None:
     rec = Recorder(httpx.Response(429, headers={"Retry-After": "1"}), ok())
-    client = VaaniClient(KEY, BASE, retry=FAST, transport=httpx.MockTransport(rec))
+    client = VaaniProvider(KEY, BASE, retry=FAST, transport=httpx.MockTransport(rec))
     started = time.monotonic()
     trigger(client)
     elapsed = time.monotonic() - started
@@ -501,7 +502,7 @@ def test_gate_is_told_when_an_attempt_is_cancelled() -> None:
         raise AssertionError("not reached")
 
     async def go() -> None:
-        client = VaaniClient(KEY, BASE, gate=gate, transport=httpx.MockTransport(hang))
+        client = VaaniProvider(KEY, BASE, gate=gate, transport=httpx.MockTransport(hang))
         async with client:
             task = asyncio.create_task(client.call_history())
             await started.wait()
@@ -578,19 +579,19 @@ def test_one_debug_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize("key", ["", "   ", "two words", "tab\tkey"])
 def test_bad_keys_are_refused_without_echoing_them(key: str) -> None:
     with pytest.raises(ValueError) as info:
-        VaaniClient(key, BASE)
+        VaaniProvider(key, BASE)
     if key.strip():
         assert key not in str(info.value)
 
 
 def test_bad_base_url_is_refused() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
-        VaaniClient(KEY, "api.vaanivoice.ai")
+        VaaniProvider(KEY, "api.vaanivoice.ai")
 
 
 def test_base_url_trailing_slash_is_ignored() -> None:
     rec = Recorder(ok({"status": "healthy"}))
-    run(VaaniClient(KEY, BASE + "/", transport=httpx.MockTransport(rec)).health())
+    run(VaaniProvider(KEY, BASE + "/", transport=httpx.MockTransport(rec)).health())
     assert str(rec.requests[0].url) == "http://vaani.test/api/health"
 
 

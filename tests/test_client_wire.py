@@ -1,4 +1,4 @@
-"""Property tests of the wire parsers (scheduler.wire): odd input never crashes them.
+"""Property tests of the wire parsers (scheduler.providers.vaani_wire): odd input never crashes them.
 
 Real deployments differ in field sets and types, and headers come in two forms; every parser
 must either return a sensible value or raise ``WireError`` (never anything else).
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from scheduler.errors import RateLimitInfo
 from scheduler.providers.base import Direction
-from scheduler.wire import (
+from scheduler.providers.vaani_wire import (
     EPOCH_THRESHOLD,
     WireError,
     clamp_page_size,

@@ -1,5 +1,5 @@
 """The outcome poller (scheduler/poller.py): unit tests with a small fake API (same async
-methods as VaaniClient, answers built by the real wire parsers) on a real SQLite database,
+methods as VaaniProvider, answers built by the real wire parsers) on a real SQLite database,
 and end to end against the real sandbox with background traffic."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from scheduler.client import CallDetails, HistoryPage, VaaniClient
 from scheduler.errors import AuthenticationError, NotFoundError
 from scheduler.poller import OutcomePoller
-from scheduler.wire import parse_details, parse_history
+from scheduler.providers.base import CallOutcome, CallPage
+from scheduler.providers.vaani import CAPABILITIES, VaaniProvider
+from scheduler.providers.vaani_wire import parse_details, parse_history
 from storage import claims, settle
 from storage.claims import Decision
 from storage.engine import make_engine
@@ -34,7 +35,11 @@ def iso(t: datetime) -> str:
 
 
 class FakeAPI:
-    """The two read endpoints of the Vaani API over an in-memory history (oldest first)."""
+    """Vaani's listing and outcome reads, as the provider interface serves them, over an
+    in-memory history (oldest first), parsed by Vaani's own wire parsers."""
+
+    name = "vaani"
+    capabilities = CAPABILITIES
 
     def __init__(self, *, silent_cap: int | None = None) -> None:
         self.silent_cap = silent_cap  # serve at most this many records, and say nothing
@@ -68,20 +73,20 @@ class FakeAPI:
     def record(self, call_id: str) -> dict[str, Any]:
         return next(r for r in self.history if r["call_id"] == call_id)
 
-    async def call_history(self, page: int = 1, page_size: int = 50) -> HistoryPage:
+    async def list_calls(self, *, page: int, page_size: int) -> CallPage:
         self.requests["history"] += 1
         newest = self.history[::-1]
         if self.silent_cap is not None:  # an API that ignores large sizes, without pagination
             page_size = min(page_size, self.silent_cap)
             chunk = newest[(page - 1) * page_size : page * page_size]
-            return parse_history({"data": chunk}, page=page, page_size=page_size)
+            return parse_history({"data": chunk}, page=page, page_size=page_size).to_page()
         chunk = newest[(page - 1) * page_size : page * page_size]
         pagination = {"page": page, "page_size": page_size, "total": len(newest)}
         return parse_history(
             {"data": chunk, "pagination": pagination}, page=page, page_size=page_size
-        )
+        ).to_page()
 
-    async def call_details(self, call_id: str) -> CallDetails:
+    async def outcome(self, call_id: str) -> CallOutcome:
         self.requests["details"] += 1
         if call_id in self.fail:
             raise self.fail[call_id]
@@ -94,7 +99,7 @@ class FakeAPI:
             "entity": {"email": "a@b.c"},
             **self.extra_details.get(call_id, {}),
         }
-        return parse_details(body, call_id=call_id)
+        return parse_details(body, call_id=call_id).to_outcome()
 
 
 class Clock:
@@ -179,6 +184,15 @@ def test_no_live_attempt_no_request(engine: Engine) -> None:
     background(api, 10, 10)
     stats = asyncio.run(poller(engine, api, Clock(T0)).poll_once())
     assert stats.live == 0 and stats.requests == 0 and api.requests == Counter()
+
+
+def test_calls_of_another_provider_are_left_to_its_daemon(engine: Engine) -> None:
+    api = FakeAPI()  # a Vaani client
+    (_, call_id, phone), *_ = place(engine, 2, provider="voisnap")
+    api.add(call_id, T0 + timedelta(seconds=1), number=phone, agent="agent-1")
+    stats = asyncio.run(poller(engine, api, Clock(T0 + timedelta(minutes=1))).poll_once())
+    assert stats.live == 0 and api.requests == Counter()  # not read through Vaani
+    assert {r.state for r in attempts(engine).values()} == {"accepted"}
 
 
 def test_paging_stops_once_every_live_call_is_seen(engine: Engine) -> None:
@@ -328,12 +342,13 @@ def test_overdue_call_is_looked_up_then_flagged(engine: Engine) -> None:
     ((aid, call_id, _), (aid2, _, _)) = place(engine, 2)
 
     # the API lists neither call in its history, but its details know both
-    async def details(cid: str) -> CallDetails:
+    async def details(cid: str) -> CallOutcome:
         api.requests["details"] += 1
         status = "ringing" if cid == call_id else "completed"
-        return parse_details({"call_id": cid, "call_status": status, "summary": "s"}, call_id=cid)
+        body = {"call_id": cid, "call_status": status, "summary": "s"}
+        return parse_details(body, call_id=cid).to_outcome()
 
-    api.call_details = details  # type: ignore[method-assign]
+    api.outcome = details  # type: ignore[method-assign]
     clock = Clock(T0 + DEADLINE - timedelta(seconds=1))
     p = poller(engine, api, clock, lookup_every=timedelta(minutes=2))
     stats = asyncio.run(p.poll_once())
@@ -356,7 +371,7 @@ def test_overdue_call_is_looked_up_then_flagged(engine: Engine) -> None:
 
 
 async def _dial_and_poll(sb: Sandbox, engine: Engine, jobs: list[Any]) -> list[Any]:
-    async with VaaniClient(sb.api_key, sb.base_url, timeout=10) as client:
+    async with VaaniProvider(sb.api_key, sb.base_url, timeout=10) as client:
         for job in jobs:
             sent = utcnow()
             res = await client.trigger_call(

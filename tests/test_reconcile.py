@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from campaigns.dialing import cancelled_by_campaign
-from scheduler.client import CallRecord, VaaniClient
 from scheduler.errors import AnswerLostError, VaaniError
 from scheduler.poller import OutcomePoller
+from scheduler.providers.vaani import VaaniProvider
+from scheduler.providers.vaani_wire import CallRecord, parse_record
 from scheduler.reconcile import HistoryCoverage, UnknownAttempt, match_unknown
 from scheduler.retry import RetryPolicy
-from scheduler.wire import parse_record
 from storage import attempts, claims, settle
 from storage.attempts import reconcile_stale_claims
 from storage.claims import Decision
@@ -312,7 +312,7 @@ async def _place_with_lost_answers(sb: Sandbox, engine: Engine, n: int) -> tuple
     jobs = claims.claim_due(engine, daemon_id="d1", now=now, limit=n, decide=_dial).jobs
     counts = [0, 0]
     retry = RetryPolicy(max_attempts=1)  # one POST each: a lost answer stays lost
-    async with VaaniClient(sb.api_key, sb.base_url, retry=retry, timeout=5) as client:
+    async with VaaniProvider(sb.api_key, sb.base_url, retry=retry, timeout=5) as client:
         for job in jobs:
             sent = utcnow()
             try:
@@ -342,7 +342,7 @@ async def _place_with_lost_answers(sb: Sandbox, engine: Engine, n: int) -> tuple
 
 async def _poll_until_settled(engine: Engine, sb: Sandbox, timeout: float = 30) -> None:
     retry = RetryPolicy(max_attempts=8, backoff_base_s=0.05, backoff_max_s=0.2)
-    async with VaaniClient(sb.api_key, sb.base_url, retry=retry, timeout=5) as client:
+    async with VaaniProvider(sb.api_key, sb.base_url, retry=retry, timeout=5) as client:
         poller = OutcomePoller(
             engine,
             client,

@@ -297,5 +297,5 @@ def _segment(call_id: str) -> str:
     return quote(call_id, safe="")
 
 
-#: The name the engine used before the provider interface; the same class.
-VaaniClient = VaaniProvider
+
+
