@@ -125,8 +125,21 @@ def _given(path: Path, headers: list[str], keys: list[str], wanted: str, flag: s
     )
 
 
+LISTING_CHARS = 300
+
+
 def _listing(headers: list[str]) -> str:
-    return ", ".join(repr(h) for h in headers) or "(none)"
+    """The headers for a message, cut after about :data:`LISTING_CHARS` characters (a binary
+    or mis-delimited file can have a "header" of thousands of columns)."""
+    parts: list[str] = []
+    size = 0
+    for i, header in enumerate(headers):
+        text = repr(header if len(header) <= 60 else header[:57] + "...")
+        if parts and size + len(text) > LISTING_CHARS:
+            return ", ".join(parts) + f", ... and {len(headers) - i} more"
+        parts.append(text)
+        size += len(text) + 2
+    return ", ".join(parts) or "(none)"
 
 
 def map_columns(
@@ -143,7 +156,7 @@ def map_columns(
             raise UserError(
                 f"{path}: no phone number column found. The columns are: {_listing(headers)}. "
                 "Name the column that holds the numbers with --phone-column (e.g. "
-                f"--phone-column {headers[0]!r}), or rename it to 'phone'."
+                f"--phone-column {headers[0][:60]!r}), or rename it to 'phone'."
             )
         phone = found
     first = last = None
