@@ -153,3 +153,28 @@ def test_a_bad_byte_is_placed_in_its_spreadsheet_row(
         found = locate_undecodable(path, CsvFormat(encoding="utf-8", delimiter=","))
     assert found is not None
     assert (found.offset, found.byte, found.row) == (len(head), 0xFF, k + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    number=valid_e164(),
+    marker=st.sampled_from([" ext ", " ext. ", " x", " x ", " #", ";ext=", " extension "]),
+    extension=st.from_regex(r"\A[1-9][0-9]{0,5}\Z"),
+)
+def test_an_extension_never_changes_the_number_dialled(
+    number: str, marker: str, extension: str
+) -> None:
+    """Whatever the marker, the main number is the E.164 one and the extension is kept."""
+    from campaigns.importer.phones import PhoneParser
+
+    result = PhoneParser(None).parse(number + marker + extension)
+    assert (result.e164, result.extension) == (number, extension)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mantissa=st.from_regex(r"\A[1-9][.,][0-9]{1,12}\Z"), exponent=st.integers(5, 15))
+def test_scientific_notation_is_always_explained(mantissa: str, exponent: int) -> None:
+    from campaigns.importer.phones import REASON_SCIENTIFIC, PhoneParser
+
+    for cell in (f"{mantissa}E+{exponent}", f"{mantissa}e{exponent}"):
+        assert PhoneParser("IN").parse(cell).error == REASON_SCIENTIFIC

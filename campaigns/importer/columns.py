@@ -17,7 +17,8 @@ Mapping rules (the README repeats them):
   (``Customer Name`` -> ``customer_name``; clashes get ``_2``, ``_3``; a header without
   letters or digits becomes ``column_N``). Each contact's metadata holds every column but
   the phone column, value exactly as written; empty cells are left out. The name column
-  stays in the metadata too.
+  stays in the metadata too. A number written with an extension (``+1 415 555 0100 ext 12``)
+  adds ``phone_extension`` (``"12"``) to the metadata; the main number is the one dialled.
 """
 
 from __future__ import annotations
