@@ -11,7 +11,8 @@ which applies one rule:
   lets an input be replaced on purpose; the database files never are.
 * **A regular file** (existing or new) is written to a temporary file in the same directory,
   fsynced, renamed over the target and the directory fsynced: readers see the old content
-  or the new, never half of it. An existing file keeps its permission bits. A failure or
+  or the new, never half of it. An existing file keeps its permission bits (and its owner,
+  when the process may set it). A hard link to it elsewhere keeps the old content. A failure or
   Ctrl-C midway leaves the old file intact and no temporary file behind.
 * **A symlink is followed**: the link stays, the file it points to gets the new content (by
   the same atomic replacement, in the target's own directory).
@@ -155,7 +156,7 @@ class OutputFile:
         if st is None:
             self.stream = self._open_temp(real, mode=None)
         elif stat.S_ISREG(st.st_mode):
-            self.stream = self._open_temp(real, mode=stat.S_IMODE(st.st_mode))
+            self.stream = self._open_temp(real, mode=stat.S_IMODE(st.st_mode), owner=st)
         elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
             self.stream = self._open_in_place()
         elif stat.S_ISDIR(st.st_mode):
@@ -166,7 +167,9 @@ class OutputFile:
                 "refusing to write into it."
             )
 
-    def _open_temp(self, real: str, *, mode: int | None) -> BinaryIO:
+    def _open_temp(
+        self, real: str, *, mode: int | None, owner: os.stat_result | None = None
+    ) -> BinaryIO:
         directory = os.path.dirname(real) or "."
         if not os.path.isdir(directory):
             raise UserError(
@@ -180,8 +183,12 @@ class OutputFile:
             raise UserError(f"{self.target}: cannot write here ({exc.strerror}).") from None
         self._tmp, self._final = name, real
         try:
+            if owner is not None and (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+                # keep the owner when allowed (root replacing a user's file); else ours
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
             if mode is not None:
-                os.fchmod(fd, mode)
+                os.fchmod(fd, mode)  # after fchown, which may clear set-id bits
             return cast(BinaryIO, os.fdopen(fd, "wb"))
         except BaseException:
             os.close(fd)

@@ -131,6 +131,18 @@ def test_an_existing_file_is_replaced_and_keeps_its_permission_bits(tmp_path: Pa
     assert _listing(tmp_path) == {"report.csv"}
 
 
+def test_root_replacing_a_users_file_keeps_its_owner(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")  # the CI runs as root
+    target = tmp_path / "report.csv"
+    target.write_bytes(b"old\n")
+    os.chown(target, 65534, 65534)
+    with open_output(target) as fh:
+        fh.write(b"new\n")
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, target.read_bytes()) == (65534, 65534, b"new\n")
+
+
 @pytest.mark.parametrize("failure", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_a_failure_midway_leaves_the_old_file_and_no_temp_file(
     tmp_path: Path, failure: BaseException
