@@ -249,3 +249,29 @@ def test_refusal_names_what_is_protected(tmp_path: Path) -> None:
         OutputFile(keep, protected=[Protected(path=keep, what="the do-not-call list")])
     assert "the do-not-call list" in str(err.value) and "--force" not in str(err.value)
     assert keep.read_text() == "x"
+
+
+def test_stdout_redirected_onto_the_database_is_refused(live_db: Path) -> None:
+    """``report 1 --out - >> t.db``: the shell opened the database as stdout."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from campaigns.errors import UserError\n"
+        "from campaigns.outputs import open_output, protected_paths\n"
+        "try:\n"
+        f"    with open_output('-', protected=protected_paths({str(live_db)!r})) as fh:\n"
+        "        fh.write(b'phone\\n')\n"
+        "except UserError as exc:\n"
+        "    sys.stderr.write(str(exc))\n"
+        "    sys.exit(1)\n"
+    )
+    before = live_db.read_bytes()
+    with live_db.open("ab") as stdout:
+        res = subprocess.run(
+            [sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, timeout=60
+        )
+    assert res.returncode == 1 and b"the campaign database" in res.stderr
+    assert live_db.read_bytes() == before
+    _unchanged_db(live_db)
