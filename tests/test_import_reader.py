@@ -305,3 +305,10 @@ def test_column_listing_is_cut_to_a_few_hundred_characters(tmp_path: Path) -> No
     with pytest.raises(UserError) as err:
         map_columns(tmp_path / "x.csv", headers, phone_column="tel", name_column=None)
     assert len(str(err.value)) < 800
+
+
+def test_valid_utf8_with_control_characters_in_cells_is_text(tmp_path: Path) -> None:
+    """Cells may hold control characters (the metadata round-trip property imports them)."""
+    path = tmp_path / "c.csv"
+    path.write_bytes("phone,note\n+919845012345,\x1f\x1f\x01\x02 Zoë\n".encode())
+    assert sniff(path).encoding == "utf-8"

@@ -6,8 +6,9 @@
   leaves undefined). A byte that does not decode further down the file stops the import
   with the file, the spreadsheet row and the byte offset named (nothing is written).
 * Binary files are refused up front: known signatures (xlsx, xls, PDF, images, gzip), NUL
-  bytes that are not UTF-16, or a high share of control characters in the first KB (random
-  or encrypted bytes, which would otherwise read as one enormous cp1252 header).
+  bytes that are not UTF-16, or, in a file that is not valid UTF-8, a high share of control
+  characters in the first KB (random or encrypted bytes, which would otherwise read as one
+  enormous cp1252 header). Valid UTF-8 stays text, control characters in cells included.
 * Delimiter: comma, semicolon or tab, whichever splits the header into the most columns
   (ties go to the one that splits the first rows alike; comma when in doubt).
 * Rows: pandas in chunks (``dtype=str``, ``keep_default_na=False``), so memory does not grow
@@ -90,17 +91,19 @@ def _detect_encoding(path: Path, sample: bytes) -> str:
             f"{path}: this looks like a binary file (it contains NUL bytes), not a CSV. "
             + _NOT_TEXT
         )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"  # valid UTF-8 is text, whatever control characters its cells hold
+    except UnicodeDecodeError:
+        pass
+    # the 8-bit fallbacks decode any byte, random or encrypted ones too: look for control
+    # characters, which text in those encodings does not have
     probe = sample[:BINARY_PROBE_BYTES]
     if len(_CONTROL_BYTES.findall(probe)) > BINARY_CONTROL_SHARE * len(probe):
         raise UserError(
             f"{path}: this looks like a binary file (control characters in its first "
             f"{len(probe)} bytes), not a CSV. " + _NOT_TEXT
         )
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
     return "latin-1" if _CP1252_UNDEFINED.search(sample) else "cp1252"
 
 
