@@ -17,6 +17,9 @@ command's options, tables are subcommands (dashes or underscores alike)::
 
 The file is ``--config FILE`` (or ``VAANI_CONFIG``), else ``./vaani-campaigns.toml``, else
 ``vaani-campaigns/config.toml`` in the user's configuration directory, when they exist.
+A default spot that is missing or cannot be read (an unreadable ``$HOME``, a file without
+read permission) is simply no config file; a file named explicitly that cannot be read is
+an error, since the user asked for it.
 """
 
 from __future__ import annotations
@@ -47,9 +50,21 @@ def find_config(argv: list[str]) -> Path | None:
         Path.cwd() / LOCAL_FILE,
         Path(user_config_dir("vaani-campaigns")) / "config.toml",
     ):
-        if candidate.is_file():
+        if _readable_file(candidate):
             return candidate
     return None
+
+
+def _readable_file(path: Path) -> bool:
+    """True when ``path`` is a regular file this process can open for reading; any error on
+    the way (no such directory, no permission to look in it) means no."""
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb"):
+            return True
+    except OSError:
+        return False
 
 
 def _normalise(table: dict[str, Any]) -> dict[str, Any]:

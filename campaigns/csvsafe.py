@@ -7,6 +7,11 @@ formula, and a leading tab or carriage return can hide one. A contact list comes
 cell with a single quote, which spreadsheets show as text, and leaves everything else exactly
 as it was.
 
+Spreadsheets in some locales normalise Unicode lookalikes of these characters (full-width
+``＝ ＋ － ＠``, small ``﹦ ﹢ ﹣ ﹫``, super- and subscript ``⁺ ⁼ ₊ ₌``: every character whose NFKC
+form starts with ``=``, ``+``, ``-`` or ``@``, and the minus sign ``−``) before evaluating a
+cell, so a cell starting with one of them is neutralised too.
+
 Two kinds of cells that start with ``+`` or ``-`` are left alone because they are data people
 need intact and cannot carry a formula: plain numbers (``-12.5``, ``+3``, ``1e-3`` forms) and
 phone numbers (``+919876543210``, ``+1 (555) 123-4567``: a sign, then only digits, spaces,
@@ -21,8 +26,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+#: Lookalikes a spreadsheet may normalise into a trigger: the characters whose NFKC form
+#: starts with ``=``, ``+``, ``-`` or ``@`` (tests/test_csvsafe.py recomputes the list from
+#: the Unicode database), and U+2212 MINUS SIGN, which some spreadsheets read as a minus.
+LOOKALIKE_TRIGGERS = frozenset(
+    "\uff1d\uff0b\uff0d\uff20"  # full-width = + - @
+    "\ufe66\ufe62\ufe63\ufe6b"  # small = + - @
+    "\u207a\u207c\u208a\u208c"  # superscript + =, subscript + =
+    "\u2a75\u2a76\ufb29"  # two and three consecutive equals signs, Hebrew alternative plus
+    "\u2212"  # minus sign
+)
 #: Characters that make a spreadsheet read a cell as a formula (or hide one).
-FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+FORMULA_TRIGGERS = frozenset("=+-@\t\r") | LOOKALIKE_TRIGGERS
 #: The characters after which the cell may still be a plain number or a phone number.
 _SIGNS = frozenset("+-")
 

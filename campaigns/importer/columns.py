@@ -17,7 +17,8 @@ Mapping rules (the README repeats them):
   (``Customer Name`` -> ``customer_name``; clashes get ``_2``, ``_3``; a header without
   letters or digits becomes ``column_N``). Each contact's metadata holds every column but
   the phone column, value exactly as written; empty cells are left out. The name column
-  stays in the metadata too.
+  stays in the metadata too. A number written with an extension (``+1 415 555 0100 ext 12``)
+  adds ``phone_extension`` (``"12"``) to the metadata; the main number is the one dialled.
 """
 
 from __future__ import annotations
@@ -125,8 +126,21 @@ def _given(path: Path, headers: list[str], keys: list[str], wanted: str, flag: s
     )
 
 
+LISTING_CHARS = 300
+
+
 def _listing(headers: list[str]) -> str:
-    return ", ".join(repr(h) for h in headers) or "(none)"
+    """The headers for a message, cut after about :data:`LISTING_CHARS` characters (a binary
+    or mis-delimited file can have a "header" of thousands of columns)."""
+    parts: list[str] = []
+    size = 0
+    for i, header in enumerate(headers):
+        text = repr(header if len(header) <= 60 else header[:57] + "...")
+        if parts and size + len(text) > LISTING_CHARS:
+            return ", ".join(parts) + f", ... and {len(headers) - i} more"
+        parts.append(text)
+        size += len(text) + 2
+    return ", ".join(parts) or "(none)"
 
 
 def map_columns(
@@ -143,7 +157,7 @@ def map_columns(
             raise UserError(
                 f"{path}: no phone number column found. The columns are: {_listing(headers)}. "
                 "Name the column that holds the numbers with --phone-column (e.g. "
-                f"--phone-column {headers[0]!r}), or rename it to 'phone'."
+                f"--phone-column {headers[0][:60]!r}), or rename it to 'phone'."
             )
         phone = found
     first = last = None

@@ -4,7 +4,9 @@ Either a CSV with a phone column (found by the importer's rules, see
 :mod:`campaigns.importer.columns`) or a plain list with one number per line. In a plain list,
 blank lines and lines starting with ``#`` are ignored, and a first line that is not a number
 is taken as a header. Numbers are parsed like contact numbers (``--region`` for those
-written without a country code) and compared in E.164.
+written without a country code) and compared in E.164. A binary file (random bytes, a
+spreadsheet workbook) is refused like a contact file would be, never read as a list of
+nothing but rejected lines; a byte that does not decode names its line and offset.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaigns.errors import UserError
+from campaigns.importer.badbytes import undecodable_error
 from campaigns.importer.columns import PHONE_NAMES, _norm
 from campaigns.importer.phones import PhoneParser
 from campaigns.importer.reader import sniff
@@ -70,10 +73,7 @@ def read_dnc_file(path: Path, parser: PhoneParser) -> tuple[list[str], list[DncR
                     continue
                 numbers[result.e164] = None
         except UnicodeDecodeError as exc:
-            raise UserError(
-                f"{path}: cannot be decoded as {fmt.encoding} ({exc.reason}). "
-                "Re-save the file as UTF-8."
-            ) from None
+            raise undecodable_error(path, fmt, exc) from None
         except csv.Error as exc:
             raise UserError(f"{path}: not a readable list of numbers ({exc}).") from None
     return list(numbers), rejected

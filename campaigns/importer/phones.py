@@ -19,6 +19,13 @@ Two paths give the same answer:
 
 Time zones come back as a tuple of IANA names; ``()`` when ``phonenumbers`` does not know the
 zone ("Etc/Unknown").
+
+An extension (``+1 415 555 0100 ext 12``, ``x12``, ``#12``) is kept in
+:attr:`PhoneResult.extension`; the E.164 number, the one dialled, is the main number. A cell
+a spreadsheet turned into scientific notation (``9.19876543210E+11``) gets a reason saying so.
+
+The module runs past 400 lines on purpose: the fast path mirrors the library's parse and
+validation step by step, and reads best next to the reference it must agree with.
 """
 
 from __future__ import annotations
@@ -47,6 +54,15 @@ _COUNTRY_CODES = {str(cc): cc for cc in COUNTRY_CODE_TO_REGION_CODE}
 _MAX_INPUT = 250  # phonenumbers' _MAX_INPUT_STRING_LENGTH
 _CACHE_LIMIT = 100_000  # entries; the cache is cleared when it grows past this
 
+# a number a spreadsheet stored as a float and wrote in scientific notation (the last
+# digits are gone: 919876543210 becomes 9.19876543210E+11, or 9,19876543E+11 in some locales)
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+", re.ASCII)
+REASON_SCIENTIFIC = (
+    "invalid phone number: a spreadsheet turned it into scientific notation (like "
+    "9.19876543210E+11) and its last digits are lost. Format the phone column as Text in the "
+    "spreadsheet (or import it as text), restore the numbers, and save as CSV again"
+)
+
 _PARSE_ERRORS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
     NumberParseException.NOT_A_NUMBER: "not a phone number",
@@ -70,11 +86,13 @@ _TYPE_ORDER: tuple[tuple[str, int], ...] = (
 
 
 class PhoneResult(NamedTuple):
-    """The verdict on one phone cell: ``e164`` and ``timezones`` when valid, else ``error``."""
+    """The verdict on one phone cell: ``e164`` and ``timezones`` when valid, else ``error``;
+    ``extension`` holds the digits of an extension written after a valid number."""
 
     e164: str | None
     timezones: tuple[str, ...] = ()
     error: str | None = None
+    extension: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -273,6 +291,8 @@ class PhoneParser:
         text = raw.strip()
         if not text:
             return PhoneResult(None, error="missing phone number")
+        if _SCIENTIFIC.fullmatch(text):
+            return PhoneResult(None, error=REASON_SCIENTIFIC)
         try:
             num = phonenumbers.parse(text, self.region)
         except NumberParseException as exc:
@@ -292,7 +312,8 @@ class PhoneParser:
                 error=f"invalid phone number: not a valid {where}number",
             )
         e164 = phonenumbers.format_number(num, PhoneNumberFormat.E164)
-        return PhoneResult(e164, _known(pn_timezone.time_zones_for_number(num)))
+        zones = _known(pn_timezone.time_zones_for_number(num))
+        return PhoneResult(e164, zones, None, num.extension or None)
 
     # -- the fast path ------------------------------------------------------------------
 

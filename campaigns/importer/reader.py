@@ -4,7 +4,11 @@
   without one, UTF-16 is recognised by its zero bytes, otherwise the sample must be valid
   UTF-8, else the file is read as Windows-1252 (or Latin-1 when it uses bytes Windows-1252
   leaves undefined). A byte that does not decode further down the file stops the import
-  with the file and position named (nothing is written).
+  with the file, the spreadsheet row and the byte offset named (nothing is written).
+* Binary files are refused up front: known signatures (xlsx, xls, PDF, images, gzip), NUL
+  bytes that are not UTF-16, or, in a file that is not valid UTF-8, a high share of control
+  characters in the first KB (random or encrypted bytes, which would otherwise read as one
+  enormous cp1252 header). Valid UTF-8 stays text, control characters in cells included.
 * Delimiter: comma, semicolon or tab, whichever splits the header into the most columns
   (ties go to the one that splits the first rows alike; comma when in doubt).
 * Rows: pandas in chunks (``dtype=str``, ``keep_default_na=False``), so memory does not grow
@@ -30,6 +34,7 @@ from typing import IO, Any
 import pandas as pd
 
 from campaigns.errors import UserError
+from campaigns.importer.badbytes import undecodable_error
 
 SAMPLE_BYTES = 64 * 1024
 DEFAULT_CHUNK_ROWS = 20_000
@@ -45,6 +50,12 @@ _BINARY_SIGNATURES = {
 }
 # the five bytes Windows-1252 leaves undefined
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+# control bytes that never appear in text (tab, LF, CR, VT and FF do: VT is a line break
+# inside cells in some exports); more than this share of the first KB means binary
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+BINARY_PROBE_BYTES = 1024
+BINARY_CONTROL_SHARE = 0.03
+_NOT_TEXT = "Export it as CSV (UTF-8) and try again."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,13 +89,21 @@ def _detect_encoding(path: Path, sample: bytes) -> str:
             return "utf-16-be"
         raise UserError(
             f"{path}: this looks like a binary file (it contains NUL bytes), not a CSV. "
-            "Export the contact list as CSV and try again."
+            + _NOT_TEXT
         )
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
+        return "utf-8"  # valid UTF-8 is text, whatever control characters its cells hold
     except UnicodeDecodeError:
         pass
+    # the 8-bit fallbacks decode any byte, random or encrypted ones too: look for control
+    # characters, which text in those encodings does not have
+    probe = sample[:BINARY_PROBE_BYTES]
+    if len(_CONTROL_BYTES.findall(probe)) > BINARY_CONTROL_SHARE * len(probe):
+        raise UserError(
+            f"{path}: this looks like a binary file (control characters in its first "
+            f"{len(probe)} bytes), not a CSV. " + _NOT_TEXT
+        )
     return "latin-1" if _CP1252_UNDEFINED.search(sample) else "cp1252"
 
 
@@ -138,11 +157,8 @@ def sniff(path: Path) -> CsvFormat:
     encoding = _detect_encoding(path, sample)
     try:
         text = _decode_sample(sample, encoding)
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"{path}: cannot be decoded as {encoding} ({exc.reason} at byte {exc.start}). "
-            "Re-save the file as UTF-8 and try again."
-        ) from None
+    except UnicodeDecodeError:
+        raise undecodable_error(path, CsvFormat(encoding=encoding, delimiter=",")) from None
     if not text.strip("\ufeff \r\n\t"):
         raise UserError(f"{path}: the file is empty. Export the contact list with a header row.")
     return CsvFormat(encoding=encoding, delimiter=_detect_delimiter(text.lstrip("\ufeff")))
@@ -230,11 +246,7 @@ def _guarded(reader: Any, path: Path, fmt: CsvFormat) -> Iterator[pd.DataFrame]:
         except StopIteration:
             return
         except UnicodeDecodeError as exc:
-            raise UserError(
-                f"{path}: byte 0x{exc.object[exc.start]:02x} cannot be decoded as "
-                f"{fmt.encoding} ({exc.reason}), somewhere after the rows already read. "
-                "Re-save the file as UTF-8 and try again; nothing was imported."
-            ) from None
+            raise undecodable_error(path, fmt, exc) from None
         except pd.errors.ParserError as exc:
             detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
             raise UserError(

@@ -5,6 +5,10 @@ field, aligned with the chunk's rows). It is pure and picklable, so large files 
 by a pool of worker processes (:class:`ChunkMapper`) while the main process reads ahead and
 inserts; what needs the whole file (duplicates, the do-not-call list) stays in the main
 process (:mod:`campaigns.importer.importer`).
+
+A phone extension (``+1 415 555 0100 ext 12``) is kept in the contact's metadata as
+``phone_extension`` (``phone_extension_2`` when the file has a column of that name); the
+call goes to the main number, and the agent's prompt can read the extension.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from campaigns.importer.phones import PhoneParser
 from campaigns.policy import CallingPolicy, format_days, format_window
 
 REASON_MISSING = "missing phone number"
+EXTENSION_KEY = "phone_extension"
 REASON_NO_ZONE = "no time zone known for this number: add a 'timezone' column or pass --timezone"
 
 
@@ -48,6 +53,8 @@ class RowMapper:
         self.policy = policy
         self._override: dict[str, tuple[str | None, str | None]] = {}
         self._verdict: dict[str | None, str | None] = {}
+        self.extension_key = _free_key(EXTENSION_KEY, cmap.keys)
+        self._extension_json = encode_basestring(self.extension_key) + ":"
         where = format_window(policy.window_start, policy.window_end)
         self._window_text = f"{where} on {format_days(policy.days)}"
 
@@ -115,13 +122,14 @@ class RowMapper:
                 out_names.append(None)
                 out_meta.append(None)
                 continue
-            out_meta.append(
+            meta = (
                 "{"
                 + ",".join(
                     [k + encode_basestring(v) for k, v in zip(keys, values, strict=True) if v]
                 )
                 + "}"
             )
+            out_meta.append(meta)
             if name_i is not None:
                 out_names.append(columns[name_i][j] or None)
             elif first_i is not None or last_i is not None:
@@ -139,6 +147,10 @@ class RowMapper:
             reason = None
             if tz_i is not None and columns[tz_i][j].strip():
                 zones, reason = self.zone_override(columns[tz_i][j])
+            if result.extension:  # rare: a number written with "ext 12", "x12", "#12"
+                sep = "," if len(meta) > 2 else ""
+                extension = self._extension_json + encode_basestring(result.extension)
+                out_meta[-1] = meta[:-1] + sep + extension + "}"
             out_e164.append(result.e164)
             out_zones.append(zones)
             out_reasons.append(reason if reason is not None else problem(zones))
@@ -150,6 +162,15 @@ class RowMapper:
             names=out_names,
             metadata=out_meta,
         )
+
+
+def _free_key(base: str, keys: list[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``... when the file already has a column of that key."""
+    key, n = base, 1
+    while key in keys:
+        n += 1
+        key = f"{base}_{n}"
+    return key
 
 
 def _zone_exists(name: str) -> bool:
