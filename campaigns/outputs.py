@@ -7,8 +7,8 @@ which applies one rule:
 * **Protected paths are refused** before a byte is written: the database and its ``-wal``,
   ``-shm`` and ``-journal`` files, and the inputs of the same command. A target is the same
   file when its resolved real path matches, or when it is the same inode (``st_dev``,
-  ``st_ino``), so a symlink or a hard link to the database is refused too. ``force=True``
-  lets an input be replaced on purpose; the database files never are.
+  ``st_ino``), so a symlink or a hard link to the database is refused too. There is no
+  escape hatch: an output never needs to share a name with its own input.
 * **A regular file** (existing or new) is written to a temporary file in the same directory,
   fsynced, renamed over the target and the directory fsynced: readers see the old content
   or the new, never half of it. An existing file keeps its permission bits (and its owner,
@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from campaigns.errors import UserError
-from storage.engine import sqlite_file
+from storage.engine import Engine, database_file, sqlite_file
 
 __all__ = [
     "OutputFile",
     "Protected",
     "database_files",
     "open_output",
+    "protected_for",
     "protected_paths",
 ]
 
@@ -58,7 +59,6 @@ class Protected:
 
     path: Path
     what: str
-    forceable: bool = False  # True for an input: ``force=True`` may replace it
 
 
 def database_files(url: str | None) -> tuple[Path, ...]:
@@ -78,11 +78,17 @@ def protected_paths(db_url: str | None, *inputs: str | Path | None) -> tuple[Pro
     (``None`` entries are skipped, so optional inputs can be passed as they are)."""
     out = [Protected(path=p, what="the campaign database") for p in database_files(db_url)]
     out += [
-        Protected(path=Path(p), what="an input of this command", forceable=True)
+        Protected(path=Path(p), what="an input of this command")
         for p in inputs
         if p is not None and str(p) != "-"
     ]
     return tuple(out)
+
+
+def protected_for(engine: Engine, *inputs: str | Path | None) -> tuple[Protected, ...]:
+    """:func:`protected_paths` for the database ``engine`` is connected to."""
+    path = database_file(engine)
+    return protected_paths(str(path) if path is not None else None, *inputs)
 
 
 def _identity(path: Path | str) -> tuple[int, int] | None:
@@ -98,19 +104,15 @@ def _refuse_protected(
     real: str,
     ident: tuple[int, int] | None,
     protected: Iterable[Protected],
-    force: bool,
 ) -> None:
     for item in protected:
-        if force and item.forceable:
-            continue
         same = os.path.realpath(item.path) == real
         if not same and ident is not None:
             same = _identity(item.path) == ident
         if same:
-            hint = " Pass --force to replace it anyway." if item.forceable else ""
             raise UserError(
                 f"{target}: refusing to write here: it is {item.what} ({item.path}); "
-                f"nothing was written. Choose another output file.{hint}"
+                "nothing was written. Choose another output file."
             )
 
 
@@ -123,7 +125,7 @@ class OutputFile:
     """
 
     def __init__(
-        self, target: str | Path, *, protected: Iterable[Protected] = (), force: bool = False
+        self, target: str | Path, *, protected: Iterable[Protected] = ()
     ) -> None:
         self.target = str(target)
         self._tmp: str | None = None
@@ -132,13 +134,12 @@ class OutputFile:
         self._done = False
         protected = tuple(protected)
         if self.target == "-":
-            fd = sys.stdout.fileno() if hasattr(sys.stdout, "fileno") else None
-            with contextlib.suppress(OSError, ValueError):
-                if fd is not None:
-                    out_st = os.fstat(fd)
-                    if stat.S_ISREG(out_st.st_mode):
-                        out_id = (out_st.st_dev, out_st.st_ino)
-                        _refuse_protected("stdout", "", out_id, protected, force)
+            # stdout may be no file at all (a test's capture, a notebook): nothing to compare
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                out_st = os.fstat(sys.stdout.fileno())
+                if stat.S_ISREG(out_st.st_mode):
+                    out_id = (out_st.st_dev, out_st.st_ino)
+                    _refuse_protected("stdout", "", out_id, protected)
             sys.stdout.flush()
             self.stream: BinaryIO = sys.stdout.buffer
             self._close_stream = False
@@ -152,7 +153,7 @@ class OutputFile:
         except OSError as exc:
             raise UserError(f"{self.target}: cannot write here ({exc.strerror}).") from None
         ident = (st.st_dev, st.st_ino) if st is not None else None
-        _refuse_protected(self.target, real, ident, protected, force)
+        _refuse_protected(self.target, real, ident, protected)
         if st is None:
             self.stream = self._open_temp(real, mode=None)
         elif stat.S_ISREG(st.st_mode):
@@ -266,11 +267,11 @@ def _fsync_directory(directory: str) -> None:
 
 @contextlib.contextmanager
 def open_output(
-    target: str | Path, *, protected: Iterable[Protected] = (), force: bool = False
+    target: str | Path, *, protected: Iterable[Protected] = ()
 ) -> Iterator[BinaryIO]:
     """A binary stream for ``target``, following the module's rule: committed when the
     block ends normally, discarded (the old file intact) when it raises, Ctrl-C included."""
-    out = OutputFile(target, protected=protected, force=force)
+    out = OutputFile(target, protected=protected)
     try:
         yield out.stream
     except BaseException:

@@ -37,18 +37,16 @@ import csv
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from campaigns.atomic_output import atomic_output
 from campaigns.csvsafe import safe_row
 from campaigns.errors import UserError
+from campaigns.outputs import open_output, protected_for
 from campaigns.report_options import ReportOptions, check_filters, report_options
 from campaigns.report_pages import attempt_cells, contact_cells
 from storage import reports
@@ -148,27 +146,15 @@ def write_report(
     return ReportWritten(rows=rows, columns=headers)
 
 
-@contextmanager
-def _stdout() -> Iterator[BinaryIO]:
-    sys.stdout.flush()
-    yield sys.stdout.buffer
-    sys.stdout.buffer.flush()
-
-
 def export_report(
     engine: Engine, campaign_id: int, out: str | Path, options: ReportOptions | None = None
 ) -> ReportResult:
-    """:func:`write_report` to a path, written whole or not at all (see
-    :mod:`campaigns.atomic_output`), or to stdout for ``"-"``: the convenience the demo and
-    the benchmarks use. The command line opens its destination itself."""
-    if str(out) == "-":
-        with _stdout() as stream:
-            done = write_report(engine, campaign_id, stream, options)
-        return ReportResult(path="-", rows=done.rows, columns=done.columns)
-    path = Path(out)
-    with atomic_output(path) as stream:
-        done = write_report(engine, campaign_id, stream, options, scratch=path.parent)
-    return ReportResult(path=str(path), rows=done.rows, columns=done.columns)
+    """:func:`write_report` to ``out`` through :func:`campaigns.outputs.open_output` (a file
+    written whole or not at all, ``-`` for stdout, never the database): the convenience the
+    demo and the benchmarks use. The command line opens its destination itself."""
+    with open_output(out, protected=protected_for(engine)) as stream:
+        done = write_report(engine, campaign_id, stream, options)
+    return ReportResult(path=str(out), rows=done.rows, columns=done.columns)
 
 
 class _Utf8Writer:

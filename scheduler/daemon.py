@@ -48,8 +48,8 @@ from scheduler.retry import RetryPolicy
 from storage import campaigns_repo, daemons, progress
 from storage.attempts import reconcile_stale_claims
 from storage.claims import DialJob
-from storage.engine import Engine
-from storage.errors import InvalidTransition, NotFound
+from storage.engine import DatabaseFileWatch, Engine, watch_database
+from storage.errors import DatabaseUnavailable, InvalidTransition, NotFound
 from storage.models import utcnow
 from storage.progress import Progress
 
@@ -139,6 +139,8 @@ class Daemon:
         self._last_counts = 0.0
         self._idle_until = 0.0
         self._fatal: str | None = None
+        self._db_watch = DatabaseFileWatch(None)
+        self._db_lost = False
 
     # ----------------------------------------------------------------- life cycle
 
@@ -146,6 +148,7 @@ class Daemon:
         s = self.settings
         self.daemon_id = await dbexec.run(daemons.register_daemon, self.engine, now=self.clock())
         log.info("daemon started", extra={"event": "daemon_started", "daemon_id": self.daemon_id})
+        self._db_watch = await dbexec.run(watch_database, self.engine)
         self.dispatcher = Dispatcher(
             self.engine,
             self.client,
@@ -226,7 +229,8 @@ class Daemon:
                 "trigger-calls still running at shutdown were recorded unknown",
                 extra={"event": "drain_timeout", "attempts": unsettled},
             )
-        await dbexec.run(daemons.mark_stopped, self.engine, self.daemon_id, now=self.clock())
+        if not self._db_lost:  # the file is gone: there is no daemon row to mark any more
+            await dbexec.run(daemons.mark_stopped, self.engine, self.daemon_id, now=self.clock())
         log.info("daemon stopped", extra={"event": "daemon_stopped", "exit_code": self.exit_code})
 
     # ----------------------------------------------------------------- jobs
@@ -248,9 +252,26 @@ class Daemon:
 
         return run
 
+    def _check_database(self) -> bool:
+        """Is the SQLite file still the one we opened? (one ``stat``; always for PostgreSQL).
+        When it was deleted or replaced, every write from now on would be lost: stop claiming
+        at once, drain what is in flight, and exit with the error's code."""
+        try:
+            self._db_watch.check()
+        except DatabaseUnavailable as exc:
+            assert self.dispatcher is not None
+            msg = f"{exc}. Restore the database file (or point --db at the right one) and restart."
+            self.dispatcher.pause(msg)
+            log.error(msg, extra={"event": "database_lost"})
+            self._db_lost = True
+            self.exit_code = exc.exit_code
+            self.stop_event.set()
+            return False
+        return True
+
     async def _dispatch_job(self) -> None:
         assert self.dispatcher is not None
-        if self.stop_event.is_set():
+        if self.stop_event.is_set() or not self._check_database():
             return
         loop = asyncio.get_running_loop()
         try:

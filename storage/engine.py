@@ -198,12 +198,17 @@ class DatabaseFileWatch:
             )
 
 
+def database_file(engine: Engine) -> Path | None:
+    """The file of ``engine``'s SQLite database; None for PostgreSQL and in-memory SQLite."""
+    if not is_sqlite(engine):
+        return None
+    return sqlite_file(engine.url.render_as_string(hide_password=False))
+
+
 def watch_database(engine: Engine) -> DatabaseFileWatch:
     """A :class:`DatabaseFileWatch` of ``engine``'s SQLite file (a no-op watch for
     PostgreSQL). Opens one connection first, so the file exists when its identity is taken."""
-    if not is_sqlite(engine):
-        return DatabaseFileWatch(None)
-    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    path = database_file(engine)
     if path is None:
         return DatabaseFileWatch(None)
     with engine.connect():

@@ -344,3 +344,32 @@ def test_pause_resume_and_dnc_take_effect_without_restart(
     engine = make_engine(sqlite_url)
     assert contacts_by_phone(engine)[late].state == "suppressed"
     engine.dispose()
+
+
+def test_deleting_the_sqlite_file_stops_the_daemon_within_a_tick(
+    sandbox_factory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Issue 13: with the database file deleted under it, the daemon used to dial on for
+    24 s into an unlinked file whose records are gone. It must notice within one tick, stop
+    claiming, drain, and exit non-zero with a message that names the file."""
+    sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "1-2")
+    csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(300))
+    create_campaign(sqlite_url, csv_path, *ALL_DAY)
+    log = tmp_path / "run.log"
+    proc = start_cli(
+        *daemon_args(sb, "20/s", "--max-concurrent", "300"), db_url=sqlite_url, log=log
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(sb.calls()) < 10:
+        time.sleep(0.05)
+    db_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    placed_at_delete = len(sb.calls())
+    code = proc.wait(timeout=30)
+    text = log.read_text()
+    assert code == 1, text
+    assert f"the database file {db_file} was deleted or replaced" in text, text
+    assert "Traceback" not in text, text
+    # one tick (0.25 s) at 20 calls/s, plus the trigger-calls already in flight
+    assert len(sb.calls()) - placed_at_delete <= 10, (placed_at_delete, len(sb.calls()))

@@ -84,25 +84,19 @@ def test_a_symlink_and_a_hard_link_to_the_database_are_refused(
             fh.write(b"x")
     assert soft.is_symlink()
     _unchanged_db(live_db)
-    # even with force: the database is never replaceable
-    with pytest.raises(UserError, match="the campaign database"):
-        OutputFile(hard, protected=protected, force=True)
 
 
-def test_an_input_of_the_command_is_refused_unless_forced(tmp_path: Path) -> None:
+def test_an_input_of_the_command_is_refused(tmp_path: Path) -> None:
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("phone\n+919800000001\n" * 100)
     original = contacts.read_bytes()
     protected = protected_paths(None, contacts, None)
     with (
-        pytest.raises(UserError, match=r"an input of this command.*--force"),
+        pytest.raises(UserError, match=r"an input of this command.*Choose another output"),
         open_output(tmp_path / "." / "contacts.csv", protected=protected) as fh,
     ):
         fh.write(b"row,reason\n")
     assert contacts.read_bytes() == original
-    with open_output(contacts, protected=protected, force=True) as fh:
-        fh.write(b"row,reason\n")
-    assert contacts.read_bytes() == b"row,reason\n"
 
 
 def test_a_new_file_is_created_with_the_usual_permissions(tmp_path: Path) -> None:

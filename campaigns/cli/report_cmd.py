@@ -9,33 +9,28 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import click
 
-from campaigns.atomic_output import atomic_output
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.errors import UserError
+from campaigns.outputs import Protected, open_output, protected_for
 from campaigns.report import report_options, write_report
 
 
 @contextmanager
-def _open_destination(out: str) -> Iterator[tuple[BinaryIO, Path]]:
-    """The stream the report goes to, and a directory for the parts of a parallel export:
-    stdout for ``-``, else the file at ``out``, written whole or not at all. A reader of
-    stdout that goes away (``| head``) ends the command quietly, like a SIGPIPE."""
+def _open_destination(out: str, protected: Iterable[Protected]) -> Iterator[BinaryIO]:
+    """The stream the report goes to, through :func:`campaigns.outputs.open_output`: stdout
+    for ``-``, a FIFO or device written into, else the file at ``out``, written whole or not
+    at all; never the database (``protected``). A reader of stdout that goes away
+    (``| head``) ends the command quietly, like a SIGPIPE."""
     try:
-        if out == "-":
-            sys.stdout.flush()
-            yield sys.stdout.buffer, Path(tempfile.gettempdir())
-            sys.stdout.buffer.flush()
-        else:
-            with atomic_output(Path(out)) as stream:
-                yield stream, Path(out).parent
+        with open_output(out, protected=protected) as stream:
+            yield stream
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise click.exceptions.Exit(141) from None
@@ -128,8 +123,8 @@ def report(
         bom=not no_bom,
     )
     engine = app.engine()
-    with _open_destination(out) as (stream, scratch):
-        result = write_report(engine, campaign_id, stream, options, scratch=scratch)
+    with _open_destination(out, protected_for(engine)) as stream:
+        result = write_report(engine, campaign_id, stream, options)
     where = out if out == "-" else str(Path(out))
     if as_json:
         data = {"path": where, "rows": result.rows}

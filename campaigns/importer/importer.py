@@ -46,6 +46,7 @@ from campaigns.importer.reader import (
 )
 from campaigns.importer.rejects import RejectsWriter, open_rejects
 from campaigns.importer.rows import REASON_MISSING, REASON_NO_ZONE, ChunkMapper, RowMapper
+from campaigns.outputs import protected_for
 from campaigns.policy import CallingPolicy
 from storage.campaigns_repo import CampaignRecord
 from storage.engine import Engine
@@ -168,7 +169,11 @@ def create_campaign(
         name_column=_name_column(cmap),
         source_file=str(csv_path),
     )
-    with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
+    protected = protected_for(engine, csv_path, options.dnc_file)
+    with (
+        open_rejects(options.rejects_path, headers, protected=protected) as rejects,
+        begin_import(engine) as tx,
+    ):
         campaign_id = tx.create_campaign(new)
         tally = _import(
             tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
@@ -199,7 +204,11 @@ def add_contacts(
     )
     parser = _parser(options.region)
     dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
-    with open_rejects(options.rejects_path, headers) as rejects, begin_import(engine) as tx:
+    protected = protected_for(engine, csv_path, options.dnc_file)
+    with (
+        open_rejects(options.rejects_path, headers, protected=protected) as rejects,
+        begin_import(engine) as tx,
+    ):
         tally = _import(
             tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
         )

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from campaigns.atomic_output import atomic_output
 from campaigns.csvsafe import safe_row
-from campaigns.errors import UserError
+from campaigns.outputs import Protected, open_output
 
 
 class _Utf8Text:
@@ -45,18 +44,15 @@ class RejectsWriter:
 
 
 @contextlib.contextmanager
-def open_rejects(path: Path | None, headers: list[str]) -> Iterator[RejectsWriter | None]:
+def open_rejects(
+    path: Path | None, headers: list[str], *, protected: Iterable[Protected] = ()
+) -> Iterator[RejectsWriter | None]:
     """The rejects file at ``path`` (None: no file asked for), written whole when the block
-    ends without an error and not at all otherwise. This is the one place that opens the
-    rejects destination."""
+    ends without an error and not at all otherwise, through :func:`campaigns.outputs.open_output`
+    (which refuses the ``protected`` paths: the database and the command's inputs). This is the
+    one place that opens the rejects destination."""
     if path is None:
         yield None
         return
-    with contextlib.ExitStack() as stack:
-        try:
-            stream = stack.enter_context(atomic_output(path))
-        except OSError as exc:
-            raise UserError(
-                f"{path}: cannot write the rejects file here ({exc.strerror})."
-            ) from None
+    with open_output(path, protected=protected) as stream:
         yield RejectsWriter(stream, headers)
