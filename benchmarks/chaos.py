@@ -35,7 +35,7 @@ from benchmarks.chaos_soak import soak  # noqa: E402  # noqa: E402
 NOT_YET = "n/a"
 HEADER = (
     "db", "mode", "calls", "twice", "unfinished", "lost/rec", "429", "peak/cap", "kills",
-    "dnc late", "paused", "edit", "webhooks", "result",
+    "dnc-late", "paused", "edit", "webhooks", "result",
 )  # fmt: skip
 
 
