@@ -20,10 +20,12 @@ do-not-call numbers dialled after their import and calls placed while paused (bo
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,9 +96,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C: every soak's ``finally`` kills its processes and drops its
+    database."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every soak asked for, print the table, return the exit code."""
     opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     plan = plan_from(opts)
     dbs = ("sqlite", "postgresql") if opts.db == "both" else (opts.db,)
     modes = ("one", "three") if opts.mode == "both" else (opts.mode,)

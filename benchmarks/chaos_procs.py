@@ -10,6 +10,8 @@ even on failure. Every wait has a deadline. Only loopback addresses are used.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -27,6 +29,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 PG_ADMIN_URL = os.environ.get(
     "VAANI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -52,6 +55,14 @@ def campaigns_cmd(db: str | None, *args: str) -> list[str]:
     return [*head, "--db", db, *args] if db else [*head, *args]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be SIGKILLed when the soak process dies (Linux), so that
+    not even a SIGKILL of the soak itself leaves a daemon or a sandbox behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 @dataclass
 class Procs:
     """Every long-running process of one soak, so that all of them can be killed at the end."""
@@ -62,7 +73,12 @@ class Procs:
         """Start ``argv`` with stdout and stderr appended to ``log``."""
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=ROOT
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=cli_env(),
+                cwd=ROOT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         self.started.append(proc)
         return proc
