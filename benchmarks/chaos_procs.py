@@ -15,7 +15,6 @@ import ctypes.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,25 +27,17 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# the tests' CLI environment: no VAANI_* of the caller's, and the --retry-delay floor lowered
+# for re-dials within seconds
+from tests.cli_helpers import cli_env  # noqa: E402
+
 LOOPBACK = "127.0.0.1"
 PR_SET_PDEATHSIG = 1  # prctl(2)
 PG_ADMIN_URL = os.environ.get(
     "VAANI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
-
-def cli_env() -> dict[str, str]:
-    """The environment without any ``VAANI_*`` or ``DATABASE_URL`` setting of the caller's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAANI_")}
-    env.pop("DATABASE_URL", None)
-    return env
 
 
 def campaigns_cmd(db: str | None, *args: str) -> list[str]:

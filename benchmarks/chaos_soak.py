@@ -39,10 +39,10 @@ from benchmarks.chaos_procs import (
     campaigns_cmd,
     create_pg_database,
     drop_pg_database,
-    free_port,
     run,
     run_json,
 )
+from tests.conftest import free_port
 
 AGENT = "agent-chaos"
 OTHER_AGENT = "agent-chaos-large"

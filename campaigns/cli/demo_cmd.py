@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -29,19 +30,10 @@ SAMPLE_PACKAGE = "sample_data"
 DEMO_KEY = "demo-sandbox-key"
 
 
-#: The source tree's copy, for an editable install made before ``sample_data`` was a package
-#: (its import finder knows only the packages that existed then) until it is reinstalled.
-SOURCE_SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
-
-
 def sample_file(stack: contextlib.ExitStack, name: str) -> Path:
     """A real path to the shipped sample file ``name``, valid until ``stack`` closes (a
     zipped install would extract it to a temporary file)."""
-    try:
-        resource = files(SAMPLE_PACKAGE) / name
-    except ModuleNotFoundError:
-        return SOURCE_SAMPLES / name
-    return stack.enter_context(as_file(resource))
+    return stack.enter_context(as_file(files(SAMPLE_PACKAGE) / name))
 
 
 def _start_sandbox(seed: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -116,8 +108,9 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
     from rich.console import Console
 
     from campaigns.cli.show_cmd import render
-    from campaigns.importer.importer import ImportOptions, create_campaign
+    from campaigns.importer.importer import ImportOptions
     from campaigns.report import export_report
+    from campaigns.services.create import CampaignSpec, create_from_csv
     from campaigns.stats import campaign_stats
     from scheduler.daemon import DaemonSettings, run_daemon
     from scheduler.logs import setup_logging
@@ -141,25 +134,27 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
         proc, base_url = _start_sandbox(seed, Path(tmp))
         try:
             console.print(f"[bold]1.[/] sandbox of the Vaani API at {base_url} (no real calls)")
-            campaign_id, stats = create_campaign(
+            # a demo window open around the clock, and a re-dial after 3 s: the sandbox's calls
+            # are not people, so the 120 s floor on the retry delay is lowered for it alone
+            created = create_from_csv(
                 engine,
                 csv_path,
-                {
-                    "name": "Demo campaign",
-                    "agent_id": "demo-agent",
-                    "status": "running",
-                    "window_start": "00:00",
-                    "window_end": "24:00",
-                    "days": "mon,tue,wed,thu,fri,sat,sun",
-                    "max_attempts": 2,
-                    "retry_delay_s": 3,
-                },
+                CampaignSpec(
+                    name="Demo campaign",
+                    agent_id="demo-agent",
+                    window="00:00-24:00",
+                    days="all",
+                    max_attempts=2,
+                    retry_delay="3s",
+                ),
                 ImportOptions(
                     region="IN",
                     dnc_file=dnc_path if dnc_path.exists() else None,
                     rejects_path=out_dir / "rejects.csv",
                 ),
+                min_retry_delay=timedelta(seconds=1),
             )
+            campaign_id, stats = created.campaign_id, created.stats
             s = stats.summary(campaign_id)
             console.print(
                 f"[bold]2.[/] imported {csv_path.name}: {s['imported']} contacts, "
