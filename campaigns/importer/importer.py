@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -142,6 +142,32 @@ class _Tally:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Source:
+    """A contact file, checked as a whole before anything is written: its format, its column
+    map, the phone parser of the campaign's region and the numbers of its ``--dnc`` file."""
+
+    path: Path
+    fmt: CsvFormat
+    cmap: ColumnMap
+    parser: PhoneParser
+    dnc: list[str]
+    dnc_rejected: list[DncRejected]
+
+    @classmethod
+    def read(cls, csv_path: Path, options: ImportOptions) -> _Source:
+        fmt = sniff(csv_path)  # whole-file problems surface before anything is written
+        headers = read_header(csv_path, fmt)
+        cmap = map_columns(
+            csv_path, headers, phone_column=options.phone_column, name_column=options.name_column
+        )
+        parser = _parser(options.region)
+        dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
+        return cls(
+            path=csv_path, fmt=fmt, cmap=cmap, parser=parser, dnc=dnc, dnc_rejected=dnc_rejected
+        )
+
+
 def create_campaign(
     engine: Engine,
     csv_path: Path,
@@ -153,32 +179,25 @@ def create_campaign(
     """Create a campaign from ``campaign`` (its settings, already checked: see
     :mod:`campaigns.services.create`) and import ``csv_path`` into it, atomically. Returns the
     new campaign's id and the import's stats."""
-    fmt = sniff(csv_path)  # whole-file problems surface before anything is written
-    headers = read_header(csv_path, fmt)
-    cmap = map_columns(
-        csv_path, headers, phone_column=options.phone_column, name_column=options.name_column
-    )
-    parser = _parser(options.region)
-    dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
+    source = _Source.read(csv_path, options)
+    cmap = source.cmap
     settings = campaign if isinstance(campaign, NewCampaign) else NewCampaign(**campaign)
     new = replace(
         settings,
-        region=parser.region,
+        region=source.parser.region,
         columns=cmap.columns_for_campaign(),
-        phone_column=headers[cmap.phone],
+        phone_column=cmap.headers[cmap.phone],
         name_column=_name_column(cmap),
         source_file=str(csv_path),
     )
     protected = protected_for(engine, csv_path, options.dnc_file)
     with (
-        open_rejects(options.rejects_path, headers, protected=protected) as rejects,
+        open_rejects(options.rejects_path, cmap.headers, protected=protected) as rejects,
         begin_import(engine) as tx,
     ):
         campaign_id = tx.create_campaign(new)
-        tally = _import(
-            tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
-        )
-        stats = tally.freeze(dnc_rejected)
+        tally = _import(tx, campaign_id, source, options, progress, rejects)
+        stats = tally.freeze(source.dnc_rejected)
         tx.record_import_stats(campaign_id, stats.counts())
     return campaign_id, replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
@@ -197,22 +216,14 @@ def add_contacts(
     duplicates. Row numbers continue after the campaign's highest (the rejects file still
     shows the file's own row numbers). Raises :class:`~storage.errors.NotFound`.
     """
-    fmt = sniff(csv_path)
-    headers = read_header(csv_path, fmt)
-    cmap = map_columns(
-        csv_path, headers, phone_column=options.phone_column, name_column=options.name_column
-    )
-    parser = _parser(options.region)
-    dnc, dnc_rejected = _dnc_numbers(options.dnc_file, parser)
+    source = _Source.read(csv_path, options)
     protected = protected_for(engine, csv_path, options.dnc_file)
     with (
-        open_rejects(options.rejects_path, headers, protected=protected) as rejects,
+        open_rejects(options.rejects_path, source.cmap.headers, protected=protected) as rejects,
         begin_import(engine) as tx,
     ):
-        tally = _import(
-            tx, campaign_id, csv_path, options, progress, rejects, parser, dnc, fmt, cmap
-        )
-    stats = tally.freeze(dnc_rejected)
+        tally = _import(tx, campaign_id, source, options, progress, rejects)
+    stats = tally.freeze(source.dnc_rejected)
     return replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 
 
@@ -238,8 +249,7 @@ def _name_column(cmap: ColumnMap) -> str | None:
 
 def _campaign_policy(campaign: CampaignRecord) -> CallingPolicy:
     try:
-        # from_campaign reads the policy's attributes, which a CampaignRecord has by name
-        return CallingPolicy.from_campaign(cast(Any, campaign))
+        return CallingPolicy.from_campaign(campaign)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -259,15 +269,18 @@ def _workers(options: ImportOptions, csv_path: Path) -> int:
 def _import(
     tx: ImportTransaction,
     campaign_id: int,
-    csv_path: Path,
+    source: _Source,
     options: ImportOptions,
     progress: Progress | None,
     rejects: RejectsWriter | None,
-    parser: PhoneParser,
-    dnc: list[str],
-    fmt: CsvFormat,
-    cmap: ColumnMap,
 ) -> _Tally:
+    csv_path, fmt, cmap, parser, dnc = (
+        source.path,
+        source.fmt,
+        source.cmap,
+        source.parser,
+        source.dnc,
+    )
     stats = _Tally()
     timings = {"read+map": 0.0, "rows": 0.0, "insert": 0.0}
     policy = _campaign_policy(tx.campaign(campaign_id))
