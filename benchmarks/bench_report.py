@@ -170,8 +170,17 @@ def main() -> None:
         url, cid, out, mode, w = args.child
         child(url, int(cid), out, mode == "attempts", None if w == "auto" else int(w))
         return
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_report_"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.workdir:  # kept, so that a second run reuses the campaigns it built
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        run(args, Path(args.workdir))
+        return
+    # a temporary one goes at the end: its databases take about 500 MB per million contacts
+    with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Build (or reuse) each size's campaign in ``work`` and time its exports."""
     print(
         f"{'contacts':>10} {'mode':>11} {'workers':>7} {'rows':>10} {'build s':>8} {'export s':>9} "
         f"{'rows/s':>9} {'CPU s':>6} {'rows/CPU s':>10} {'RSS MB base/peak':>16} {'CSV MB':>7}"
