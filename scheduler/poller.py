@@ -110,9 +110,8 @@ class OutcomePoller:
         other request failures end this poll early and the next one picks up where it left.
         """
         stats = PollStats()
-        live, busy = await dbexec.run(load_live, self.engine)
         # the calls of other providers are read by the daemons that drive those providers
-        live = [a for a in live if a.provider == self.client.name]
+        live, busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
         stats.live = len(live)
         if not live:
             self._details_failures.clear()

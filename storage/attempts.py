@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, exists, false, or_, select, update
+from sqlalchemy import Engine, and_, exists, false, or_, select, true, update
 from sqlalchemy.orm import aliased
 
 from storage.errors import IntegrityConflict
@@ -53,10 +53,13 @@ class LiveAttempt:
         return min(t for t in (self.created_at, self.sent_at) if t is not None)
 
 
-def load_live(engine: Engine) -> tuple[list[LiveAttempt], list[str]]:
+def load_live(
+    engine: Engine, *, provider: str | None = None
+) -> tuple[list[LiveAttempt], list[str]]:
     """Accepted and unknown attempts (oldest first), and the numbers of reserved ones (POST
-    in flight)."""
+    in flight); of ``provider`` only, when given (a daemon reads only its provider's calls)."""
     states = [s.value for s in (AttemptState.ACCEPTED, AttemptState.UNKNOWN)]
+    mine = Attempt.provider == provider if provider is not None else true()
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -72,11 +75,11 @@ def load_live(engine: Engine) -> tuple[list[LiveAttempt], list[str]]:
                 Attempt.outcome_deadline_at,
             )
             .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_(states))
+            .where(Attempt.state.in_(states), mine)
             .order_by(Attempt.created_at, Attempt.id)
         ).all()
         busy = conn.execute(
-            select(Attempt.phone_e164).where(Attempt.state == AttemptState.RESERVED.value)
+            select(Attempt.phone_e164).where(Attempt.state == AttemptState.RESERVED.value, mine)
         ).scalars()
         live = [
             LiveAttempt(
