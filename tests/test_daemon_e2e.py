@@ -366,7 +366,10 @@ def test_deleting_the_sqlite_file_stops_the_daemon_within_a_tick(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     placed_at_delete = len(sb.calls())
-    code = proc.wait(timeout=30)
+    try:
+        code = proc.wait(timeout=30)
+    finally:  # a daemon that never noticed must not dial on after the test
+        proc.kill()
     text = log.read_text()
     assert code == 1, text
     assert f"the database file {db_file} was deleted or replaced" in text, text
