@@ -225,6 +225,31 @@ def test_counts_read_as_english(tmp_path: Path) -> None:
     assert f"Wrote 2 rows to {out}" in report.stderr
 
 
+def test_counts_of_one_in_show_the_exhausted_reason_and_the_progress_line(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from campaigns.calling import CallingPolicy
+    from campaigns.dialing import next_contact_state
+    from scheduler.progress import ProgressLine
+    from storage.progress import Progress
+    from storage.states import Outcome
+    from tests.factories import campaign_record
+
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    rows = [{"phone": INDIAN[0]}]
+    cid = _campaign_id(
+        _create(db, write_contacts_csv(tmp_path / "c.csv", rows), "--max-attempts", "1")
+    )
+    shown = " ".join(run_cli("campaign", "show", str(cid), db_url=db).stdout.split())
+    assert "1 contact: 1 waiting" in shown and "max 1 attempt · retry after" in shown
+    policy = CallingPolicy.from_campaign(campaign_record(max_attempts=1))
+    now = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)
+    capped = next_contact_state(Outcome.NO_ANSWER, 1, policy, "running", now)
+    assert capped.reason == "attempt cap reached (1 call)"
+    line = ProgressLine.render(Progress(work_left=True, live_attempts=1)).plain
+    assert line == "no running campaign  |  1 live call"
+
+
 def test_plural() -> None:
     assert [plural(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
     assert plural(1, "number has", "numbers have") == "1 number has"

@@ -64,7 +64,8 @@ def render(stats: CampaignStats, console: Console) -> None:
     console.print(
         f"window {st['window']} on {st['days']} (contact's local time"
         + (f", zone override {st['timezone']}" if st["timezone"] else "")
-        + f") · max {st['max_attempts']} attempts · retry after {_duration(st['retry_delay_s'])}"
+        + f") · max {plural(st['max_attempts'], 'attempt')} · retry after "
+        + _duration(st["retry_delay_s"])
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
     )
