@@ -294,6 +294,11 @@ def test_global_options_work_after_the_subcommand(tmp_path: Path) -> None:
     assert json.loads(via_config.stdout)["name"] == "Late"
 
 
+def test_root_help_says_global_options_go_anywhere() -> None:
+    helptext = " ".join(run_cli("--help").stdout.split())
+    assert "--db, --config and --debug may be given anywhere on the command line" in helptext
+
+
 def test_hoist_global_options() -> None:
     assert hoist_global_options(["campaign", "list", "--db", "x", "--debug"]) == [
         "--db", "x", "--debug", "campaign", "list",
