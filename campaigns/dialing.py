@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.calling import CallingPolicy
+from campaigns.wording import plural
 from storage.campaigns_repo import CampaignRecord
 from storage.claims import Candidate, Decision
 from storage.outcomes import ContactMove
@@ -117,7 +118,8 @@ def next_contact_state(
     if delay is None:
         if policy.cap_reached(attempts):
             return ContactMove(
-                state=ContactState.EXHAUSTED, reason=f"attempt cap reached ({attempts} calls)"
+                state=ContactState.EXHAUSTED,
+                reason=f"attempt cap reached ({plural(attempts, 'call')})",
             )
         return ContactMove(state=ContactState.DONE, reason=f"{outcome.value} is not re-dialled")
     cancelled = cancelled_by_campaign(campaign_status)

@@ -20,6 +20,10 @@ which applies one rule:
   into: it is never replaced, truncated or unlinked.
 * A directory, a missing parent directory, or any other kind of file is a clear UserError.
 
+:attr:`OutputFile.regular` says which of these the target is: a writer that marks a file for
+a spreadsheet (the report's UTF-8 byte order mark) does so only for a regular file, never
+into a pipe or a terminal where the next program would read the mark as data.
+
 Usage::
 
     with open_output(out, protected=protected_paths(db_url, csv_path)) as binary:
@@ -46,6 +50,7 @@ __all__ = [
     "Protected",
     "database_files",
     "open_output",
+    "open_output_file",
     "protected_for",
     "protected_paths",
 ]
@@ -132,12 +137,17 @@ class OutputFile:
         self._final: str | None = None
         self._close_stream = True
         self._done = False
+        #: True when the bytes land in a regular file (new, replaced, or stdout redirected
+        #: to one); False for a pipe, a terminal, a device or a captured stdout.
+        self.regular = True
         protected = tuple(protected)
         if self.target == "-":
+            self.regular = False
             # stdout may be no file at all (a test's capture, a notebook): nothing to compare
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 out_st = os.fstat(sys.stdout.fileno())
                 if stat.S_ISREG(out_st.st_mode):
+                    self.regular = True
                     out_id = (out_st.st_dev, out_st.st_ino)
                     _refuse_protected("stdout", "", out_id, protected)
             sys.stdout.flush()
@@ -159,6 +169,7 @@ class OutputFile:
         elif stat.S_ISREG(st.st_mode):
             self.stream = self._open_temp(real, mode=stat.S_IMODE(st.st_mode), owner=st)
         elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
+            self.regular = False
             self.stream = self._open_in_place()
         elif stat.S_ISDIR(st.st_mode):
             raise UserError(f"{self.target}: is a directory; name a file to write.")
@@ -266,15 +277,26 @@ def _fsync_directory(directory: str) -> None:
 
 
 @contextlib.contextmanager
-def open_output(
+def open_output_file(
     target: str | Path, *, protected: Iterable[Protected] = ()
-) -> Iterator[BinaryIO]:
-    """A binary stream for ``target``, following the module's rule: committed when the
-    block ends normally, discarded (the old file intact) when it raises, Ctrl-C included."""
+) -> Iterator[OutputFile]:
+    """The :class:`OutputFile` for ``target`` (its ``stream``, and whether it is a
+    ``regular`` file), committed when the block ends normally, discarded (the old file
+    intact) when it raises, Ctrl-C included."""
     out = OutputFile(target, protected=protected)
     try:
-        yield out.stream
+        yield out
     except BaseException:
         out.discard()
         raise
     out.commit()
+
+
+@contextlib.contextmanager
+def open_output(
+    target: str | Path, *, protected: Iterable[Protected] = ()
+) -> Iterator[BinaryIO]:
+    """A binary stream for ``target``, following the module's rule (see
+    :func:`open_output_file`)."""
+    with open_output_file(target, protected=protected) as out:
+        yield out.stream

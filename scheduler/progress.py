@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from campaigns.wording import plural
 from storage.progress import Progress
 from storage.states import CONTACT_TERMINAL
 
@@ -31,7 +32,7 @@ class ProgressLine:
                 f"campaign {cid}: {final}/{total} finished" + (f" · {detail}" if detail else "")
             )
         line = "  |  ".join(parts) or "no running campaign"
-        return Text(f"{line}  |  {progress.live_attempts} live calls")
+        return Text(f"{line}  |  {plural(progress.live_attempts, 'live call')}")
 
     def update(self, progress: Progress) -> None:
         self._live.update(self.render(progress))

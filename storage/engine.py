@@ -20,10 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine import ExceptionContext, make_url
 
-from storage.errors import DatabaseError, DatabaseUnavailable, IntegrityConflict
+from storage.errors import (
+    DatabaseError,
+    DatabaseMissing,
+    DatabaseUnavailable,
+    IntegrityConflict,
+    UnsupportedDatabase,
+)
 
 __all__ = [
     "DatabaseFileWatch",
@@ -32,12 +38,16 @@ __all__ = [
     "is_sqlite",
     "make_engine",
     "normalise_url",
+    "parse_url",
     "reading",
     "sqlite_file",
     "watch_database",
 ]
 
 DEFAULT_DB_FILE = "vaani-campaigns.db"
+#: URL schemes we ship a driver for (``postgres://`` is accepted as ``postgresql://``).
+SUPPORTED_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+SUPPORTED_HINT = "use sqlite:///FILE.db or postgresql://USER@HOST/DBNAME"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -65,13 +75,46 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Build an engine for ``url`` (default: :func:`default_url`)."""
+def parse_url(url: str) -> URL:
+    """``url`` (any form :func:`normalise_url` accepts) as a SQLAlchemy URL of a database we
+    support. Raises :class:`~storage.errors.UnsupportedDatabase` naming the supported schemes
+    otherwise (``mysql://`` would end in a missing driver module deep inside SQLAlchemy). The
+    message names the scheme only: the URL may hold a password."""
+    try:
+        sa_url = make_url(normalise_url(url))
+    except exc.ArgumentError:
+        raise UnsupportedDatabase(f"the database URL is not a URL: {SUPPORTED_HINT}") from None
+    backend, driver = sa_url.get_backend_name(), sa_url.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise UnsupportedDatabase(
+            f"unsupported database {backend!r} in the database URL: the supported schemes are "
+            f"sqlite and postgresql ({SUPPORTED_HINT})"
+        )
+    if driver not in SUPPORTED_DRIVERS[backend]:
+        raise UnsupportedDatabase(
+            f"unsupported driver {backend}+{driver} in the database URL: the supported "
+            f"schemes are sqlite and postgresql ({SUPPORTED_HINT})"
+        )
+    return sa_url
+
+
+def make_engine(url: str | None = None, *, create: bool = True, **kwargs: Any) -> Engine:
+    """Build an engine for ``url`` (default: :func:`default_url`).
+
+    With ``create=False`` a SQLite file that does not exist is an error
+    (:class:`~storage.errors.DatabaseMissing`) instead of a new empty database and its parent
+    directories: read-only commands pass it, so a typo'd ``--db`` leaves nothing behind."""
     url = normalise_url(url or default_url())
-    sa_url = make_url(url)
+    sa_url = parse_url(url)
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and not create and not path.exists():
+            raise DatabaseMissing(
+                f"no database at {path}: check --db / DATABASE_URL (a new database is made "
+                "only by `campaign create`, `db upgrade`, `run` and `demo`)"
+            )
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -149,7 +192,7 @@ def reading(engine: Engine) -> Engine:
 def sqlite_file(url: str) -> Path | None:
     """The database file a URL (or a bare path) names: an absolute path for a SQLite file,
     None for PostgreSQL and for an in-memory SQLite database."""
-    sa_url = make_url(normalise_url(url))
+    sa_url = parse_url(url)
     if sa_url.get_backend_name() != "sqlite":
         return None
     database = sa_url.database

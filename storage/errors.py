@@ -12,6 +12,8 @@ the command line gives it and a message that names the object and says what to d
         ├── NotFound                no campaign (or daemon) with that id
         ├── InvalidTransition       a lifecycle step not allowed from the current status
         ├── MigrationError          the schema cannot be brought to this program's version
+        ├── DatabaseMissing         a read-only command named a SQLite file that does not exist
+        ├── UnsupportedDatabase     a URL of a database this product does not speak (mysql://)
         └── DatabaseError           the database driver failed (wrapped where it enters)
             ├── DatabaseUnavailable cannot connect, locked, disk full, file gone
             └── IntegrityConflict   a unique or foreign key constraint refused a write
@@ -53,6 +55,16 @@ class InvalidTransition(StorageError):
 
 class MigrationError(StorageError):
     """The database schema cannot be brought to the version this program expects."""
+
+
+class DatabaseMissing(StorageError):
+    """No database at the SQLite path given, and the command may not create one: a typo'd
+    ``--db`` must not leave a new empty file behind (only the commands that write a campaign,
+    migrate or run the daemon create the database)."""
+
+
+class UnsupportedDatabase(StorageError):
+    """The database URL names a kind of database this product does not support."""
 
 
 class DatabaseError(StorageError):

@@ -120,7 +120,7 @@ def test_dnc_cli(
     done = _campaign(engine, tmp_path, [A], status="completed")
     db = ["--db", db_url]
     assert _main(*db, "dnc", "add", "98450 12345", "--region", "IN", "--reason", "asked") == 0
-    assert "1 waiting contact(s) suppressed" in capsys.readouterr().out
+    assert "1 waiting contact suppressed." in capsys.readouterr().out
     listing = tmp_path / "more.txt"
     listing.write_text("+1 415 555 2671\nnope\n", encoding="utf-8")
     assert _main(*db, "dnc", "import", str(listing), "--json") == 0
@@ -131,7 +131,7 @@ def test_dnc_cli(
     entries = json.loads(capsys.readouterr().out)
     assert [(e["phone"], e["source"]) for e in entries] == [(C, "more.txt"), (A, "cli")]
     assert _main(*db, "dnc", "remove", C, "+14155550000") == 0
-    assert "Removed 1 number(s)" in capsys.readouterr().out
+    assert "Removed 1 number from the do-not-call list; 1 was not on it." in capsys.readouterr().out
     assert _main(*db, "dnc", "add", "12") == 1
     assert "Nothing was changed" in capsys.readouterr().err
     with engine.connect() as conn:

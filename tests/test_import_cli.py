@@ -128,5 +128,6 @@ def test_draft_and_human_summary(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert code == 0
     assert "(draft): 31 of 34 contacts to call" in out
-    assert "1 duplicates, 2 invalid, 0 on the do-not-call list" in out
+    assert "1 duplicate, 2 invalid, 0 on the do-not-call list" in out
+    assert "Start it with: vaani-campaigns campaign start" in out  # not `resume`: it refuses
     assert "--rejects" in out

@@ -77,6 +77,7 @@ def test_sample_data_import(engine: Engine, tmp_path: Path) -> None:
         "suppressed": 2,
         "rows": 34,
         "blank_rows": 0,
+        "no_country_code": 0,
         "dnc_unreadable": 0,
     }
     rows = contacts(engine, cid)

@@ -62,7 +62,7 @@ def test_lifecycle_through_the_cli(db_url: str) -> None:
     started = run_cli(db_url, "campaign", "start", str(draft))
     assert started.returncode == 0, started.stderr
     assert f"Campaign {draft} ('Spring renewals') is now running (was draft)" in started.stdout
-    assert "3 contact(s) waiting" in started.stdout
+    assert "3 contacts waiting" in started.stdout
 
     assert_one_line_error(
         run_cli(db_url, "campaign", "start", str(draft)),
@@ -122,6 +122,10 @@ def test_messages_table_and_unknown_ids(sqlite_url: str) -> None:
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    missing = run_cli(url, "db", "current")  # read-only: a missing file is not created
+    assert missing.returncode == 1 and "no database at" in missing.stderr
+    assert not (tmp_path / "fresh.db").exists()
+    (tmp_path / "fresh.db").touch()  # an empty SQLite file: a database without a schema
     assert run_json(url, "db", "current") == {
         "current": None,
         "head": head_revision(),

@@ -124,8 +124,8 @@ def in_process_cli(
     engines: list[Engine] = []
     original = AppContext.engine
 
-    def engine(self: AppContext) -> Engine:
-        eng = original(self)
+    def engine(self: AppContext, *, create: bool = False) -> Engine:
+        eng = original(self, create=create)
         engines.append(eng)
         return eng
 

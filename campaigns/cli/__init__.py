@@ -42,6 +42,9 @@ def build_cli() -> click.Group:
 
         Import contacts from a CSV, place calls inside each contact's legal calling hours at
         the pace the API plan allows, collect outcomes and export reports.
+
+        The global options --db, --config and --debug may be given anywhere on the command
+        line (`campaign list --db x.db`).
         """
         init_app(ctx, db_url, debug)
 

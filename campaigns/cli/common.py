@@ -6,13 +6,13 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from campaigns.config import find_config, load_default_map
+from campaigns.config import ConfigSchema, config_key, find_config, load_default_map
 from campaigns.errors import CampaignsError
 
 if TYPE_CHECKING:
@@ -31,13 +31,18 @@ class AppContext:
     debug: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
-    def engine(self) -> Engine:
-        """The database engine, created on first use, schema brought up to date."""
+    def engine(self, *, create: bool = False) -> Engine:
+        """The database engine, created on first use, schema brought up to date.
+
+        Only the commands that set a database up (``campaign create``, ``run``) pass
+        ``create=True``; for the others a SQLite file that does not exist is
+        :class:`~storage.errors.DatabaseMissing` ("no database at ..."), so a typo'd ``--db``
+        creates nothing."""
         if self._engine is None:
             from storage.engine import make_engine
             from storage.migrate import upgrade
 
-            self._engine = make_engine(self.db_url)
+            self._engine = make_engine(self.db_url, create=create)
             upgrade(self._engine)
             ctx = click.get_current_context(silent=True)
             if ctx is not None:  # release pooled connections when the command ends
@@ -83,15 +88,75 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+#: The root command's options, and whether each takes a value.
+GLOBAL_OPTIONS = {"--db": True, "--config": True, "--debug": False}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` with the root options (``--db``, ``--config``, ``--debug``) moved to the
+    front, so ``campaign list --db x.db`` and ``report 1 --debug`` work like
+    ``--db x.db campaign list``: people add them at the end, where click alone would refuse
+    them as unknown to the subcommand. Nothing after ``--`` moves; an option whose value is
+    missing stays where it is, for click to report."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        takes_value = GLOBAL_OPTIONS.get(name)
+        if takes_value is None:
+            rest.append(arg)
+        elif not takes_value or "=" in arg:
+            front.append(arg)
+        elif i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv
 
 
+def config_schema(cli: click.Command) -> Callable[[Mapping[str, Any]], ConfigSchema]:
+    """The keys a config file may hold for ``cli``: each command's option names, and a table
+    per subcommand. Only the subcommands the file has a table for are loaded (start-up time:
+    see :mod:`campaigns.cli.lazy`). At the top level the database is ``db``."""
+
+    def build(cmd: click.Command, table: Mapping[str, Any], ctx: click.Context) -> ConfigSchema:
+        out: ConfigSchema = {
+            config_key(p.name): None for p in cmd.params if p.name and p.expose_value
+        }
+        if isinstance(cmd, click.Group):
+            names = {config_key(n): n for n in cmd.list_commands(ctx)}
+            out.update({key: {} for key in names})
+            for key, value in table.items():
+                name = names.get(config_key(key), "")
+                sub = cmd.get_command(ctx, name) if name and isinstance(value, dict) else None
+                if sub is not None:
+                    out[config_key(key)] = build(sub, value, ctx)
+        return out
+
+    def schema(data: Mapping[str, Any]) -> ConfigSchema:
+        out = build(cli, data, click.Context(cli))
+        out["db"] = out.pop("db_url", None)
+        return out
+
+    return schema
+
+
 def handle_errors(cli: click.Group, argv: list[str] | None) -> int:
     """Run ``cli`` and map expected failures to exit codes without a traceback."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        default_map = load_default_map(find_config(args))
+        default_map = load_default_map(find_config(args), config_schema(cli))
         rv = cli.main(
             args=args,
             prog_name="vaani-campaigns",

@@ -23,6 +23,7 @@ from campaigns.services.create import (
     create_from_csv,
     parse_min_retry_delay,
 )
+from campaigns.wording import plural
 from storage.states import CampaignStatus
 
 if TYPE_CHECKING:
@@ -49,9 +50,8 @@ def _min_retry_delay() -> timedelta:
 @click.option(
     "--agent-id",
     envvar="VAANI_AGENT_ID",
-    show_envvar=True,
     required=True,
-    help="The Vaani agent that places the calls.",
+    help="The Vaani agent that places the calls [env: VAANI_AGENT_ID].",
 )
 @click.option(
     "--phone-column",
@@ -67,9 +67,9 @@ def _min_retry_delay() -> timedelta:
 @click.option(
     "--region",
     envvar="VAANI_REGION",
-    show_envvar=True,
     metavar="CC",
-    help="Country for numbers written without +country code, e.g. IN, US, GB.",
+    help="Country for numbers written without +country code, e.g. IN, US, GB "
+    "[env: VAANI_REGION].",
 )
 @click.option(
     "--timezone",
@@ -88,7 +88,7 @@ def _min_retry_delay() -> timedelta:
     "--days",
     default="mon-sat",
     show_default=True,
-    help="Days of the week to call: mon-sat, mon,wed,fri, weekdays, all.",
+    help="Days of the week to call: mon-sat, mon,wed,fri, weekdays, weekend (sat,sun), all.",
 )
 @click.option(
     "--max-attempts",
@@ -120,9 +120,8 @@ def _min_retry_delay() -> timedelta:
     "--outbound-number",
     "caller_id",
     envvar="VAANI_CALLER_ID",
-    show_envvar=True,
     metavar="NUMBER",
-    help="Outbound number shown to the callee.",
+    help="Outbound number shown to the callee [env: VAANI_CALLER_ID].",
 )
 @click.option("--voice", help="Voice override passed to trigger-call.")
 @click.option(
@@ -142,7 +141,7 @@ def _min_retry_delay() -> timedelta:
 @click.option(
     "--draft",
     is_flag=True,
-    help="Create the campaign paused in draft; `campaign resume` starts it. Default: running.",
+    help="Create the campaign in draft; `campaign start` starts it. Default: running.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
@@ -203,7 +202,7 @@ def create(
         rejects_path=rejects_path,
     )
     bar = sys.stderr.isatty() and not as_json
-    created = _create(app.engine(), csv_path, spec, options, minimum, bar=bar)
+    created = _create(app.engine(create=True), csv_path, spec, options, minimum, bar=bar)
     if as_json:
         print_json(created.stats.summary(created.campaign_id))
         return
@@ -247,11 +246,11 @@ def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
     stats, campaign_id = created.stats, created.campaign_id
     click.echo(
         f"Created campaign {campaign_id} {created.name!r} ({created.status}): "
-        f"{stats.imported} of {stats.rows} contacts to call."
+        f"{stats.imported} of {plural(stats.rows, 'contact')} to call."
     )
     if stats.duplicates or stats.invalid or stats.suppressed:
         click.echo(
-            f"Not called: {stats.duplicates} duplicates, {stats.invalid} invalid, "
+            f"Not called: {plural(stats.duplicates, 'duplicate')}, {stats.invalid} invalid, "
             f"{stats.suppressed} on the do-not-call list."
         )
         for reason, n in sorted(stats.by_reason.items(), key=lambda kv: -kv[1]):
@@ -261,10 +260,16 @@ def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
         else:
             click.echo("Pass --rejects FILE.csv to list them with their row numbers.")
     if stats.blank:
-        click.echo(f"Skipped {stats.blank} blank rows.")
+        click.echo(f"Skipped {plural(stats.blank, 'blank row')}.")
     for bad in stats.dnc_rejected[:20]:
         click.echo(f"--dnc line {bad.line}: {bad.raw!r} is not a number ({bad.reason})", err=True)
     if len(stats.dnc_rejected) > 20:
-        click.echo(f"--dnc: {len(stats.dnc_rejected) - 20} more unreadable lines", err=True)
+        more = plural(len(stats.dnc_rejected) - 20, "more unreadable line")
+        click.echo(f"--dnc: {more}", err=True)
+    if stats.no_country_code:
+        click.echo(
+            f"{plural(stats.no_country_code, 'number has', 'numbers have')} no country code: "
+            "pass --region (e.g. --region IN)"
+        )
     if created.status == CampaignStatus.DRAFT:
-        click.echo(f"Start it with: vaani-campaigns campaign resume {campaign_id}")
+        click.echo(f"Start it with: vaani-campaigns campaign start {campaign_id}")

@@ -18,11 +18,12 @@ def db() -> None:
     """Database maintenance."""
 
 
-def _raw_engine(app: AppContext) -> Engine:
-    """An engine that does NOT migrate on open (``app.engine()`` would)."""
+def _raw_engine(app: AppContext, *, create: bool) -> Engine:
+    """An engine that does NOT migrate on open (``app.engine()`` would); ``create`` as in
+    :func:`storage.engine.make_engine` (only ``upgrade`` may make a new database)."""
     from storage.engine import make_engine
 
-    return make_engine(app.db_url)
+    return make_engine(app.db_url, create=create)
 
 
 @db.command()
@@ -33,7 +34,7 @@ def upgrade(app: AppContext, as_json: bool) -> None:
     from storage.migrate import current_revision, head_revision
     from storage.migrate import upgrade as run_upgrade
 
-    engine = _raw_engine(app)
+    engine = _raw_engine(app, create=True)
     try:
         before = current_revision(engine)
         run_upgrade(engine)  # a MigrationError says what is wrong; the root handler prints it
@@ -55,7 +56,7 @@ def current(app: AppContext, as_json: bool) -> None:
     """Show the database's schema revision and the newest one this program knows."""
     from storage.migrate import current_revision, head_revision
 
-    engine = _raw_engine(app)
+    engine = _raw_engine(app, create=False)
     try:
         rev = current_revision(engine)
     finally:

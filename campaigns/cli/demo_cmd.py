@@ -25,6 +25,7 @@ import click
 
 from campaigns.cli.common import AppContext, pass_app
 from campaigns.errors import UserError
+from campaigns.wording import plural
 
 SAMPLE_PACKAGE = "sample_data"
 DEMO_KEY = "demo-sandbox-key"
@@ -157,8 +158,8 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
             campaign_id, stats = created.campaign_id, created.stats
             s = stats.summary(campaign_id)
             console.print(
-                f"[bold]2.[/] imported {csv_path.name}: {s['imported']} contacts, "
-                f"{s['invalid']} invalid, {s['duplicates']} duplicates, "
+                f"[bold]2.[/] imported {csv_path.name}: {plural(s['imported'], 'contact')}, "
+                f"{s['invalid']} invalid, {plural(s['duplicates'], 'duplicate')}, "
                 f"{s['suppressed']} on the do-not-call list (rejects: {out_dir / 'rejects.csv'})"
             )
             console.print("[bold]3.[/] running the scheduler until every contact is finished")
@@ -190,5 +191,5 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
     console.print(f"[bold]4.[/] done in {time.monotonic() - started:.1f} s\n")
     render(campaign_stats(engine, campaign_id), Console())
     result = export_report(engine, campaign_id, out_dir / "report.csv")
-    click.echo(f"\nreport: {result.path} ({result.rows} rows); database: {db_url}")
+    click.echo(f"\nreport: {result.path} ({plural(result.rows, 'row')}); database: {db_url}")
     engine.dispose()

@@ -14,13 +14,13 @@ import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.services import dnc as service
+from campaigns.wording import plural
 
 _region_option = click.option(
     "--region",
     envvar="VAANI_REGION",
-    show_envvar=True,
     metavar="CC",
-    help="Country for numbers written without +country code, e.g. IN.",
+    help="Country for numbers written without +country code, e.g. IN [env: VAANI_REGION].",
 )
 
 
@@ -41,9 +41,9 @@ def add_cmd(
     service.parse_numbers(numbers, region)  # an unreadable number opens no database
     change = service.add_numbers(app.engine(), numbers, reason=reason, region=region)
     click.echo(
-        f"Added {change.added} number(s) to the do-not-call list "
+        f"Added {plural(change.added, 'number')} to the do-not-call list "
         f"({len(numbers) - change.added} already on it); "
-        f"{change.suppressed_contacts} waiting contact(s) suppressed."
+        f"{plural(change.suppressed_contacts, 'waiting contact')} suppressed."
     )
 
 
@@ -71,8 +71,9 @@ def import_cmd(
         )
         return
     click.echo(
-        f"{file}: {done.numbers} number(s), {done.change.added} new on the do-not-call list; "
-        f"{done.change.suppressed_contacts} waiting contact(s) suppressed."
+        f"{file}: {plural(done.numbers, 'number')}, {done.change.added} new on the "
+        f"do-not-call list; {plural(done.change.suppressed_contacts, 'waiting contact')} "
+        "suppressed."
     )
     for r in done.rejected:
         click.echo(f"  line {r.line}: {r.raw!r}: {r.reason}", err=True)
@@ -120,6 +121,6 @@ def remove_cmd(app: AppContext, numbers: tuple[str, ...], region: str | None) ->
     service.parse_numbers(numbers, region)  # an unreadable number opens no database
     done = service.remove_numbers(app.engine(), numbers, region=region)
     click.echo(
-        f"Removed {done.removed} number(s) from the do-not-call list"
-        + (f"; {done.missing} were not on it." if done.missing else ".")
+        f"Removed {plural(done.removed, 'number')} from the do-not-call list"
+        + (f"; {plural(done.missing, 'was not', 'were not')} on it." if done.missing else ".")
     )

@@ -22,6 +22,7 @@ from campaigns.services.lifecycle import (
     list_campaigns,
     transition,
 )
+from campaigns.wording import plural
 from storage.states import CampaignStatus
 
 
@@ -102,19 +103,23 @@ def _describe(done: Transitioned) -> str:
     result, s = done.result, done.progress
     c = result.campaign
     head = f"Campaign {c.id} ({c.name!r}) is now {c.status} (was {result.previous_status})."
-    flight = f" {s.in_flight} call(s) in flight will still report back." if s.in_flight else ""
+    flight = (
+        f" {plural(s.in_flight, 'call')} in flight will still report back." if s.in_flight else ""
+    )
     if done.action == "start":
         return (
-            f"{head} {s.waiting} contact(s) waiting; a running daemon "
+            f"{head} {plural(s.waiting, 'contact')} waiting; a running daemon "
             "(vaani-campaigns run) starts dialling within one tick."
         )
     if done.action == "pause":
         return f"{head} No new calls will be placed.{flight}"
     if done.action == "resume":
-        return f"{head} {s.waiting} contact(s) waiting; nobody already called is re-dialled."
+        return (
+            f"{head} {plural(s.waiting, 'contact')} waiting; nobody already called is re-dialled."
+        )
     # stop / cancel
     return (
-        f"{head} {result.contacts_cancelled} waiting contact(s) cancelled; "
+        f"{head} {plural(result.contacts_cancelled, 'waiting contact')} cancelled; "
         f"nothing more will be dialled.{flight}"
     )
 

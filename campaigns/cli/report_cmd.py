@@ -11,26 +11,27 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
 
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
 from campaigns.errors import UserError
-from campaigns.outputs import Protected, open_output, protected_for
+from campaigns.outputs import OutputFile, Protected, open_output_file, protected_for
 from campaigns.report import report_options, write_report
+from campaigns.wording import plural
 
 
 @contextmanager
-def _open_destination(out: str, protected: Iterable[Protected]) -> Iterator[BinaryIO]:
+def _open_destination(out: str, protected: Iterable[Protected]) -> Iterator[OutputFile]:
     """The stream the report goes to, through :func:`campaigns.outputs.open_output`: stdout
     for ``-``, a FIFO or device written into, else the file at ``out``, written whole or not
     at all; never the database (``protected``). A reader of stdout that goes away
     (``| head``) ends the command quietly, like a SIGPIPE."""
     try:
-        with open_output(out, protected=protected) as stream:
-            yield stream
+        with open_output_file(out, protected=protected) as destination:
+            yield destination
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise click.exceptions.Exit(141) from None
@@ -83,8 +84,8 @@ def _open_destination(out: str, protected: Iterable[Protected]) -> Iterator[Bina
 @click.option(
     "--no-bom",
     is_flag=True,
-    help="Plain UTF-8. By default the file starts with a UTF-8 byte order mark so that Excel "
-    "reads accents and scripts correctly.",
+    help="Plain UTF-8. By default a file starts with a UTF-8 byte order mark so that Excel "
+    "reads accents and scripts correctly; a pipe or a terminal (--out - | ...) never gets one.",
 )
 @click.option(
     "--json",
@@ -123,8 +124,10 @@ def report(
         bom=not no_bom,
     )
     engine = app.engine()
-    with _open_destination(out, protected_for(engine)) as stream:
-        result = write_report(engine, campaign_id, stream, options)
+    with _open_destination(out, protected_for(engine)) as destination:
+        if not destination.regular:  # the mark is for spreadsheets, not for the next program
+            options = replace(options, bom=False)
+        result = write_report(engine, campaign_id, destination.stream, options)
     where = out if out == "-" else str(Path(out))
     if as_json:
         data = {"path": where, "rows": result.rows}
@@ -133,4 +136,4 @@ def report(
         else:
             print_json(data)
     elif where != "-":
-        click.echo(f"Wrote {result.rows} rows to {where}", err=True)
+        click.echo(f"Wrote {plural(result.rows, 'row')} to {where}", err=True)

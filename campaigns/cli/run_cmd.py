@@ -167,7 +167,7 @@ def run(
         secrets=[api_key],
     )
     show = sys.stderr.isatty() if progress is None else progress
-    engine = app.engine()
+    engine = app.engine(create=True)
     display = ProgressLine() if show else None
     try:
         return asyncio.run(

@@ -7,7 +7,9 @@ from rich.console import Console
 from rich.table import Table
 
 from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.services.lifecycle import Progress
 from campaigns.stats import CampaignStats, campaign_stats
+from campaigns.wording import plural
 
 
 def _duration(seconds: float | None) -> str:
@@ -27,7 +29,13 @@ def render(stats: CampaignStats, console: Console) -> None:
     """The human form of :class:`CampaignStats`."""
     status = stats.status + (f" ({stats.status_reason})" if stats.status_reason else "")
     console.print(f"[bold]Campaign {stats.id}: {stats.name}[/bold]  status: {status}")
-    console.print(f"agent {stats.agent_id} · {stats.finished}/{stats.total} contacts finished")
+    p = Progress(counts=stats.counts)  # the sums of `campaign list`, by the same definition
+    console.print(
+        f"agent {stats.agent_id} · {plural(p.total, 'contact')}: {p.waiting} waiting, "
+        f"{p.in_flight} in flight, {p.done} done · {p.not_called} not to be called "
+        f"(invalid, suppressed) · {p.closed} closed without an outcome "
+        "(exhausted, expired, cancelled)"
+    )
     states = Table("state", "contacts", title="Contacts by state", title_justify="left")
     for s, n in stats.counts.items():
         states.add_row(s, str(n), style=None if n else "dim")
@@ -49,14 +57,15 @@ def render(stats: CampaignStats, console: Console) -> None:
     console.print(f"attempts per called contact: mean {mean} · histogram {hist or '-'}")
     eta = "-" if stats.eta_s is None else _duration(stats.eta_s)
     console.print(
-        f"placed in the last 10 min: {stats.placed_last_10min} · waiting: {stats.waiting} · "
+        f"placed in the last 10 min: {stats.placed_last_10min} · still to dial: {stats.waiting} · "
         f"time to finish at this rate: {eta}"
     )
     st = stats.settings
     console.print(
         f"window {st['window']} on {st['days']} (contact's local time"
         + (f", zone override {st['timezone']}" if st["timezone"] else "")
-        + f") · max {st['max_attempts']} attempts · retry after {_duration(st['retry_delay_s'])}"
+        + f") · max {plural(st['max_attempts'], 'attempt')} · retry after "
+        + _duration(st["retry_delay_s"])
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
     )
@@ -69,9 +78,13 @@ def render(stats: CampaignStats, console: Console) -> None:
 def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     """Show a campaign: counts per state and outcome, pickup rate, progress, settings.
 
+    The first line sums the states as `campaign list` does: waiting (pending, retry_wait), in
+    flight (dialing, awaiting_outcome), done; then the rows never to be called (invalid,
+    suppressed) and the contacts closed without an outcome (exhausted, expired, cancelled).
+
     Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
     both. Attempts per contact count contacts called at least once. The time to finish is the
-    time to dial the contacts still waiting (pending, retry_wait, dialing) at the rate of calls
+    time to dial the contacts still to dial (pending, retry_wait, dialing) at the rate of calls
     placed in the last 10 minutes; unknown when nothing was placed in that time.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids

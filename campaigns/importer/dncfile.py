@@ -31,16 +31,19 @@ class DncRejected:
     reason: str
 
 
-def read_dnc_file(path: Path, parser: PhoneParser) -> tuple[list[str], list[DncRejected]]:
+def read_dnc_file(
+    path: Path, parser: PhoneParser, *, given_as: str = "--dnc"
+) -> tuple[list[str], list[DncRejected]]:
     """The E.164 numbers of ``path`` (first occurrence order, no repeats), and the rows that
-    could not be read as a number. An empty file is an empty list."""
+    could not be read as a number. An empty file is an empty list. ``given_as`` names where
+    the path came from, for the hint of a missing file."""
     try:
         if path.stat().st_size == 0:
             return [], []
     except OSError:
         pass  # sniff() names the problem
     try:
-        fmt = sniff(path)
+        fmt = sniff(path, given_as=given_as)
     except UserError as exc:
         if "is empty" in str(exc):
             return [], []

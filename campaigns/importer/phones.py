@@ -62,6 +62,11 @@ REASON_SCIENTIFIC = (
     "9.19876543210E+11) and its last digits are lost. Format the phone column as Text in the "
     "spreadsheet (or import it as text), restore the numbers, and save as CSV again"
 )
+#: A number written without +country code while no --region was given (the importer counts
+#: them, so that the summary can say "pass --region").
+REASON_NO_COUNTRY_CODE = (
+    "invalid phone number: no country code (write it as +CC... or pass --region)"
+)
 
 _PARSE_ERRORS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
@@ -298,7 +303,7 @@ class PhoneParser:
         except NumberParseException as exc:
             why = _PARSE_ERRORS.get(exc.error_type, "not a phone number")
             if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE and not self.region:
-                why = "no country code (write it as +CC... or pass --region)"
+                return PhoneResult(None, error=REASON_NO_COUNTRY_CODE)
             return PhoneResult(None, error=f"invalid phone number: {why}")
         if not phonenumbers.is_valid_number(num):
             country = phonenumbers.region_code_for_country_code(num.country_code or 0)

@@ -139,13 +139,14 @@ def _first_rows(text: str, delim: str, n: int) -> Iterator[list[str]]:
         yield row
 
 
-def sniff(path: Path) -> CsvFormat:
-    """Detect the encoding and delimiter of ``path``; whole-file problems raise UserError."""
+def sniff(path: Path, *, given_as: str = "--csv") -> CsvFormat:
+    """Detect the encoding and delimiter of ``path``; whole-file problems raise UserError.
+    ``given_as`` names where the path came from (``--csv``, ``--dnc``), for the hint."""
     try:
         with path.open("rb") as fh:
             sample = fh.read(SAMPLE_BYTES)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file. Check the path given to --csv.") from None
+        raise UserError(f"{path}: no such file. Check the path given to {given_as}.") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory, not a CSV file.") from None
     except OSError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from campaigns.csvsafe import safe_row
+from campaigns.importer.rows import REASON_MISSING, REASON_NO_ZONE
 from campaigns.outputs import Protected, open_output
 
 
@@ -56,3 +57,20 @@ def open_rejects(
         return
     with open_output(path, protected=protected) as stream:
         yield RejectsWriter(stream, headers)
+
+
+def reason_bucket(reason: str) -> str:
+    """A short category of a reject reason, for the summary counts of an import."""
+    if reason.startswith("duplicate"):
+        return "duplicate"
+    if reason == REASON_MISSING:
+        return "missing number"
+    if reason.startswith("invalid phone number"):
+        return "invalid number"
+    if reason.startswith("unknown time zone"):
+        return "unknown time zone"
+    if reason == REASON_NO_ZONE:
+        return "no time zone"
+    if "never opens" in reason:
+        return "outside calling window"
+    return reason

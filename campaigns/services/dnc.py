@@ -94,7 +94,7 @@ def import_file(
     the global list; unreadable lines are returned, not fatal."""
     from campaigns.importer.dncfile import read_dnc_file
 
-    phones, rejected = read_dnc_file(path, _parser(region))
+    phones, rejected = read_dnc_file(path, _parser(region), given_as="`dnc import FILE`")
     change = suppressions.add_to_list(engine, phones, reason=reason, source=path.name)
     return DncFileImport(numbers=len(phones), change=change, rejected=rejected)
 

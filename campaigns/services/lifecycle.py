@@ -21,6 +21,10 @@ from storage.errors import NotFound
 LIST_HINT = "see: vaani-campaigns campaign list"
 WAITING = ("pending", "retry_wait")
 IN_FLIGHT = ("dialing", "awaiting_outcome")
+#: Rows the import set aside: never called, whatever happens (they are not "done").
+NOT_CALLED = ("invalid", "suppressed")
+#: Contacts that ended without a final outcome: out of attempts, past the end, or cancelled.
+CLOSED = ("exhausted", "expired", "cancelled")
 
 Action = Literal["start", "pause", "resume", "stop", "cancel"]
 ACTIONS: tuple[Action, ...] = ("start", "pause", "resume", "stop", "cancel")
@@ -28,7 +32,9 @@ ACTIONS: tuple[Action, ...] = ("start", "pause", "resume", "stop", "cancel")
 
 @dataclass(frozen=True, kw_only=True)
 class Progress:
-    """Contacts of a campaign per state, and the sums people read in ``campaign list``."""
+    """Contacts of a campaign per state, and the sums people read in ``campaign list`` and
+    ``campaign show`` (one definition, so the two never disagree): waiting, in flight, done,
+    not called, closed; together they are the total."""
 
     counts: dict[str, int]
 
@@ -47,6 +53,14 @@ class Progress:
     @property
     def done(self) -> int:
         return self.counts.get("done", 0)
+
+    @property
+    def not_called(self) -> int:
+        return sum(self.counts.get(s, 0) for s in NOT_CALLED)
+
+    @property
+    def closed(self) -> int:
+        return sum(self.counts.get(s, 0) for s in CLOSED)
 
     def summary(self) -> dict[str, int]:
         """``total, waiting, in_flight, done`` as a dict (the ``--json`` fields)."""
