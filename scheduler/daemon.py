@@ -19,7 +19,15 @@ still running at that moment (a poll waiting out a retry, say) is cancelled by A
 the job wrapper takes that cancellation quietly, since it is the shutdown we asked for, rather
 than letting APScheduler log it as a job failure with a traceback.
 
-The daemon's dispatcher and poller share one :class:`~campaigns.dialing.PolicyCache`.
+The daemon's dispatcher and poller share one :class:`~campaigns.dialing.PolicyCache` and one
+:class:`~scheduler.reachability.Reachability`: while requests cannot leave, one warning names
+the URL (at most every ``unreachable_warn_every`` s), and ``--until-done`` exits 3 after
+``unreachable_exit_after`` s of nothing getting through. After a 401/402 from dispatch,
+``--until-done`` stops dialling but keeps polling until the live calls have their outcomes
+(or the outcome deadline flags them), then exits 3.
+
+The module is over the 400-line guideline (about 440): the life cycle, the three jobs and the
+account-error handling all share the daemon's state, and splitting them would pass it around.
 """
 
 from __future__ import annotations
@@ -40,10 +48,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from campaigns.dialing import PolicyCache
 from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
-from scheduler.errors import AccountError, ProviderError
+from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.poller import OutcomePoller
 from scheduler.providers import DEFAULT_PROVIDER, CallProvider, make_provider
 from scheduler.ratelimit import LimiterRegistry, RateLimiter
+from scheduler.reachability import Reachability, ReachabilityGate, display_url
 from scheduler.retry import RetryPolicy
 from storage import campaigns_repo, daemons, progress
 from storage.attempts import reconcile_stale_claims
@@ -78,6 +87,9 @@ class DaemonSettings:
     history_page_size: int = 100
     request_timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    not_sent_backoff: timedelta = timedelta(seconds=10)  # a contact whose request never left
+    unreachable_warn_every: float = 30.0  # repeat "cannot reach ..." at most this often
+    unreachable_exit_after: float = 30.0  # --until-done: exit 3 after this long unreachable
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -86,6 +98,8 @@ class DaemonSettings:
             raise ValueError("--max-concurrent must be at least 1")
         if not self.poll_interval > 0:
             raise ValueError("--poll-interval must be positive")
+        if not (self.unreachable_warn_every > 0 and self.unreachable_exit_after > 0):
+            raise ValueError("the unreachable-API warning and exit delays must be positive")
 
     @property
     def max_inflight_posts(self) -> int:
@@ -113,8 +127,12 @@ class Daemon:
         clock: Callable[[], datetime] = utcnow,
         on_progress: Callable[[Progress], None] | None = None,
         stop_requested: threading.Event | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self.engine = engine
+        self.reach = reachability or Reachability(
+            getattr(client, "base_url", "the API"), warn_every=settings.unreachable_warn_every
+        )
         self.policies = PolicyCache()
         self._stop_requested = stop_requested
         self.client = client
@@ -139,6 +157,7 @@ class Daemon:
         self._last_counts = 0.0
         self._idle_until = 0.0
         self._fatal: str | None = None
+        self._fatal_now = False  # the poller cannot read outcomes either: do not wait for them
         self._db_watch = DatabaseFileWatch(None)
         self._db_lost = False
 
@@ -159,10 +178,15 @@ class Daemon:
                 lease=s.lease,
                 outcome_deadline=s.outcome_deadline,
                 daily_cap_per_number=s.daily_cap_per_number,
+                # at least a few tries before --until-done gives up on an unreachable API
+                not_sent_backoff=min(
+                    s.not_sent_backoff, timedelta(seconds=s.unreachable_exit_after / 3)
+                ),
             ),
             on_account_error=self._account_error,
             clock=self.clock,
             policies=self.policies,
+            reachability=self.reach,
         )
         await self._recover()
         loop = asyncio.get_running_loop()
@@ -293,6 +317,8 @@ class Daemon:
             await self.poller.poll_once()
         except AccountError as exc:
             self._account_error(exc, None)
+        except NotSentError as exc:  # warned (at most every 30 s) by the reachability watch
+            self.reach.not_sent(exc)
         except ProviderError as exc:
             log.warning("poll failed: %s", exc, extra={"event": "poll_error"})
         except Exception:
@@ -319,8 +345,20 @@ class Daemon:
             return
         if self.on_progress is not None and state.counts:
             self.on_progress(state)
-        if self._fatal is not None and s.until_done:
-            log.error(self._fatal, extra={"event": "dispatch_paused"})
+        assert self.dispatcher is not None
+        live = state.live_attempts + self.dispatcher.inflight
+        if self._fatal is not None and s.until_done and (self._fatal_now or live == 0):
+            log.error(self._fatal, extra={"event": "dispatch_paused"})  # outcomes all read
+            self.exit_code = EXIT_SERVICE
+            self.stop_event.set()
+        elif s.until_done and self.reach.down_for() >= s.unreachable_exit_after:
+            log.error(
+                "%s; nothing got through for %d s, giving up (--until-done)",
+                self.reach.last_warning,
+                s.unreachable_exit_after,
+                extra={"event": "api_unreachable_exit"},
+            )
+            self.reach.warn_every = math.inf  # said once; the drain that follows stays quiet
             self.exit_code = EXIT_SERVICE
             self.stop_event.set()
         elif s.until_done and not state.work_left:
@@ -330,8 +368,11 @@ class Daemon:
     # ----------------------------------------------------------------- account errors
 
     def _account_error(self, exc: AccountError, job: DialJob | None) -> None:
-        """401/402 pause dispatch everywhere; 403/404 pause the campaign. Nothing is consumed."""
+        """401/402 pause dispatch everywhere; 403/404 pause the campaign. Nothing is consumed.
+        ``--until-done`` then exits 3 once the live calls have their outcomes, unless the
+        error came from the poller (``job`` None), which cannot read them either."""
         assert self.dispatcher is not None
+        self._fatal_now = self._fatal_now or job is None
         if job is None or account_error_scope(exc) == "daemon":
             msg = (
                 f"dispatch paused: {exc}. Check the API key (VAANI_API_KEY) and the account's "
@@ -376,15 +417,17 @@ async def run_daemon(
     The daemon places calls for the running campaigns of ``provider`` (``base_url`` None: the
     provider's default), paced by the limiter of that (provider, key) pair."""
     limiter = LimiterRegistry().get(provider, api_key, rate=settings.rate)
+    reach = Reachability("the API", warn_every=settings.unreachable_warn_every)
     client = make_provider(
         provider,
         api_key=api_key,
         base_url=base_url,
-        gate=limiter,
+        gate=ReachabilityGate(limiter, reach),
         timeout=settings.request_timeout,
         retry=settings.retry,
         max_connections=settings.max_connections,
     )
+    reach.url = display_url(getattr(client, "base_url", ""))  # the provider's default if None
     try:
         daemon = Daemon(
             engine,
@@ -393,6 +436,7 @@ async def run_daemon(
             settings,
             on_progress=on_progress,
             stop_requested=stop_requested,
+            reachability=reach,
         )
         return await daemon.run()
     finally:

@@ -14,6 +14,12 @@ reset, 5xx, unreadable 2xx)            the contact can ever be dialled again (in
 403 / 404 (agent)                      not placed; the campaign pauses with the reason
 422 (the number)                       not placed; the contact is closed ``invalid`` with reason
 =====================================  ==========================================================
+
+"Not placed, back to the queue" deletes the write-ahead attempt (``settle.record_not_placed``):
+a request that placed no call (never sent, 429, 401-404) is no attempt, is not numbered, and
+its reason is a log line. A 422 keeps its ``rejected`` row: it is why the contact is closed.
+Never-sent requests and answers are reported to the daemon's
+:class:`~scheduler.reachability.Reachability`, which warns while the API cannot be reached.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from scheduler.errors import (
     ValidationError,
 )
 from scheduler.providers.base import CallProvider, DialRequest
+from scheduler.reachability import Reachability
 from storage import claims, settle
 from storage.claims import DialJob
 from storage.engine import Engine
@@ -94,8 +101,10 @@ class Dispatcher:
         on_account_error: Callable[[AccountError, DialJob], None],
         clock: Callable[[], datetime] = utcnow,
         policies: PolicyCache | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self._engine = engine
+        self._reach = reachability if reachability is not None else Reachability("the API")
         self._client = client
         self._daemon_id = daemon_id
         self.settings = settings
@@ -177,13 +186,19 @@ class Dispatcher:
         except asyncio.CancelledError:
             await asyncio.shield(self._settle_unknown(job, sent_at, "cancelled at shutdown", None))
             raise
+        except NotSentError as exc:
+            self._reach.not_sent(exc)
+            await self._settle_error(job, sent_at, exc)
+            return
         except ProviderError as exc:
+            self._reach.reached()  # a connection was made: whatever failed, the API is reachable
             await self._settle_error(job, sent_at, exc)
             return
         except Exception as exc:  # a bug must not leave the attempt reserved: reconcile it
             log.exception("unexpected error sending attempt %s", job.attempt_id)
             await self._settle_unknown(job, sent_at, f"unexpected {type(exc).__name__}", None)
             return
+        self._reach.reached()
         # settled in batches by flush(): one transaction per tick instead of one per call
         self._accepted.append(
             (
@@ -247,6 +262,8 @@ class Dispatcher:
         )
 
     async def _not_placed(self, job: DialJob, exc: ProviderError, retry_in: timedelta | None) -> None:
+        """Certainly not placed: the write-ahead attempt is deleted (it is no attempt and
+        takes no number) and the contact is due again ``retry_in`` from now."""
         now = self._clock()
         await dbexec.run(
             settle.record_not_placed,
@@ -254,10 +271,13 @@ class Dispatcher:
             job.attempt_id,
             now=now,
             retry_at=(now + retry_in) if retry_in else None,
-            error=str(exc),
-            http_status=exc.status_code,
         )
         self.stats.not_placed += 1
+        log.debug(
+            "call not placed; the contact is back in the queue: %s",
+            exc,
+            extra={"event": "not_placed", "contact_id": job.contact_id},
+        )
 
     async def _settle_error(self, job: DialJob, sent_at: datetime, exc: ProviderError) -> None:
         status = exc.status_code

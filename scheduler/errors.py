@@ -95,7 +95,17 @@ class ProviderConfigError(ProviderError, ValueError):
 
 
 class NotSentError(ProviderError):
-    """The request never reached the server; resending it cannot duplicate anything."""
+    """The request never reached the server; resending it cannot duplicate anything.
+
+    ``reason`` says why as a person would ("connection refused", "host name not found",
+    "connect timeout"), when the transport error told us.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", reason: str | None = None
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.reason = reason
 
 
 class AnswerLostError(ProviderError):

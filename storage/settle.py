@@ -3,7 +3,8 @@
 After the POST, exactly one of :func:`record_accepted_many` (the dispatcher batches accepted
 calls into one transaction per tick),
 :func:`record_unknown`, :func:`record_not_placed` or :func:`record_rejected` settles the
-reserved attempt written by :func:`storage.claims.claim_due`. Each is a compare-and-set on
+reserved attempt written by :func:`storage.claims.claim_due` (:func:`record_not_placed` by
+deleting it: a request that placed no call is no attempt). Each is a compare-and-set on
 the states it expects (attempt ``reserved``, contact ``dialing``), so a claim that was judged
 stale and reconciled meanwhile is left alone. Statements are built once per shape: building
 them cost more than SQLite's execution.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Update, bindparam, update
+from sqlalchemy import Connection, Engine, Update, bindparam, delete, update
 
 from storage.models import Attempt, Contact
 from storage.states import AttemptState, ContactState
@@ -150,30 +151,37 @@ def record_not_placed(
     *,
     now: datetime,
     retry_at: datetime | None,
-    error: str,
-    http_status: int | None = None,
 ) -> bool:
-    """The call was certainly not placed (429, never sent, account problem): give the contact
-    back, due at ``retry_at`` (None: as soon as possible), without counting the attempt."""
+    """The call was certainly not placed (never sent, 429, account problem): give the contact
+    back, due at ``retry_at`` (None: as soon as possible), and delete the write-ahead attempt.
+
+    A request that placed no call is not an attempt: it is neither stored nor numbered, so the
+    contact's next trigger-call takes the number this one had and the attempt numbers stay
+    1..n over the calls that may have been placed (``attempt_no`` is max + 1, unique per
+    contact). The reason is the dispatcher's log line, not a row. A compare-and-set like the
+    others: only a ``reserved`` attempt of a ``dialing`` contact is released.
+    """
     with engine.begin() as conn:
-        return _settle(
-            conn,
-            attempt_id,
-            {
-                "state": AttemptState.REJECTED.value,
-                "error": error[:2000],
-                "http_status": http_status,
-                "finished_at": now,
-            },
-            {
-                "state": ContactState.PENDING.value,
-                "next_attempt_at": retry_at,
-                "claimed_by": None,
-                "claim_expires_at": None,
-                "updated_at": now,
-            },
-            give_back=True,
+        contact_id = conn.execute(
+            delete(Attempt)
+            .where(Attempt.id == attempt_id, Attempt.state == AttemptState.RESERVED.value)
+            .returning(Attempt.contact_id)
+        ).scalar_one_or_none()
+        if contact_id is None:
+            return False
+        conn.execute(
+            update(Contact)
+            .where(Contact.id == contact_id, Contact.state == ContactState.DIALING.value)
+            .values(
+                state=ContactState.PENDING.value,
+                next_attempt_at=retry_at,
+                claimed_by=None,
+                claim_expires_at=None,
+                updated_at=now,
+                attempts=Contact.attempts - 1,
+            )
         )
+        return True
 
 
 def record_rejected(

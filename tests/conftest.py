@@ -162,8 +162,10 @@ class Sandbox:
                 self.proc.wait()
 
 
-def start_sandbox(*args: str, api_key: str = TEST_API_KEY, log_dir: Path) -> Sandbox:
-    port = free_port()
+def start_sandbox(
+    *args: str, api_key: str = TEST_API_KEY, log_dir: Path, port: int | None = None
+) -> Sandbox:
+    port = port or free_port()
     log_path = log_dir / f"sandbox-{port}.log"
     cmd = [
         sys.executable,
@@ -194,11 +196,12 @@ def start_sandbox(*args: str, api_key: str = TEST_API_KEY, log_dir: Path) -> San
 
 @pytest.fixture
 def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
-    """``sandbox_factory("--rate-limit", "10/s", ...)`` starts a sandbox; stopped at teardown."""
+    """``sandbox_factory("--rate-limit", "10/s", ...)`` starts a sandbox (on ``port=`` when
+    given, else a free one); stopped at teardown."""
     started: list[Sandbox] = []
 
-    def factory(*args: str, api_key: str = TEST_API_KEY) -> Sandbox:
-        sb = start_sandbox(*args, api_key=api_key, log_dir=tmp_path)
+    def factory(*args: str, api_key: str = TEST_API_KEY, port: int | None = None) -> Sandbox:
+        sb = start_sandbox(*args, api_key=api_key, log_dir=tmp_path, port=port)
         started.append(sb)
         return sb
 

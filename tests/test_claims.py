@@ -167,8 +167,10 @@ def test_settlements(engine: Engine) -> None:
     )
     assert settle.record_unknown(engine, u.attempt_id, sent_at=now, now=now, error="read timeout")
     assert settle.record_not_placed(
-        engine, n.attempt_id, now=now, retry_at=now + timedelta(seconds=30), error="429"
+        engine, n.attempt_id, now=now, retry_at=now + timedelta(seconds=30)
     )
+    # releasing twice is refused too: the write-ahead row is gone
+    assert not settle.record_not_placed(engine, n.attempt_id, now=now, retry_at=None)
     assert settle.record_rejected(
         engine,
         r.attempt_id,
@@ -192,13 +194,23 @@ def test_settlements(engine: Engine) -> None:
     assert by_id[a.contact_id].state == "awaiting_outcome" and att[a.attempt_id].call_id == "c-1"
     assert by_id[u.contact_id].state == "awaiting_outcome" and att[u.attempt_id].state == "unknown"
     assert by_id[n.contact_id].state == "pending" and by_id[n.contact_id].attempts == 0
-    assert att[n.attempt_id].state == "rejected"
+    assert by_id[n.contact_id].next_attempt_at is not None
+    # a request that placed no call is no attempt: its write-ahead row is deleted
+    assert n.attempt_id not in att
+    assert sorted(att) == sorted([a.attempt_id, u.attempt_id, r.attempt_id])
+    assert att[r.attempt_id].state == "rejected"  # the 422 stays: it is why the contact closed
     assert by_id[r.contact_id].state == "invalid" and by_id[r.contact_id].reason == "bad number"
-    # the not-placed contact comes back when due, as attempt number 2 (numbers never reused)
+    # not due before its retry time
+    early = claims.claim_due(
+        engine, daemon_id="d1", now=now + timedelta(seconds=29), limit=4, decide=dial_all
+    ).jobs
+    assert early == []
+    # the not-placed contact comes back when due, still as attempt number 1: numbers count
+    # only the calls that may have been placed
     later = claims.claim_due(
         engine, daemon_id="d1", now=now + timedelta(seconds=31), limit=4, decide=dial_all
     ).jobs
-    assert [(j.contact_id, j.attempt_no) for j in later] == [(n.contact_id, 2)]
+    assert [(j.contact_id, j.attempt_no) for j in later] == [(n.contact_id, 1)]
 
 
 def test_concurrent_claimers_never_share_a_contact(db_url: str) -> None:

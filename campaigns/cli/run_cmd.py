@@ -46,6 +46,12 @@ def _duration(value: str, flag: str) -> timedelta:
         raise click.BadParameter(str(exc), param_hint=flag) from None
 
 
+def _positive(value: timedelta) -> float:
+    if value.total_seconds() <= 0:
+        raise click.BadParameter("must be longer than 0s", param_hint="--give-up-after")
+    return value.total_seconds()
+
+
 @click.command()
 @api_options
 @click.option(
@@ -104,6 +110,13 @@ def _duration(value: str, flag: str) -> timedelta:
     help="Seconds to wait for one API answer [env: VAANI_REQUEST_TIMEOUT].",
 )
 @click.option("--until-done", is_flag=True, help="Exit once no campaign has work left.")
+@click.option(
+    "--give-up-after",
+    default="30s",
+    show_default=True,
+    help="With --until-done: exit 3 once no request could reach the API for this long "
+    "(connection refused, DNS, connect timeout).",
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @click.option(
     "--progress/--no-progress",
@@ -123,13 +136,16 @@ def run(
     reconcile_grace: str,
     request_timeout: float,
     until_done: bool,
+    give_up_after: str,
     log_json: bool,
     progress: bool | None,
 ) -> int:
     """Run the scheduler daemon: dial due contacts, collect outcomes, re-dial no-answers.
 
     Exit codes: 0 done (or stopped by SIGTERM/SIGINT after draining), 3 when the API refused
-    the key, the balance or the agent (nothing is consumed; fix it and run again).
+    the key, the balance or the agent (nothing is consumed; fix it and run again), or, with
+    --until-done, when the API could not be reached for --give-up-after. After a 402 the
+    calls already placed get their outcomes before the exit.
     """
     # a SIGTERM that arrives while the daemon is still starting must stop it cleanly too
     early_stop = threading.Event()
@@ -160,6 +176,7 @@ def run(
         daily_cap_per_number=daily_cap or None,
         reconcile_grace=_duration(reconcile_grace, "--reconcile-grace"),
         request_timeout=request_timeout,
+        unreachable_exit_after=_positive(_duration(give_up_after, "--give-up-after")),
     )
     setup_logging(
         json_lines=log_json,

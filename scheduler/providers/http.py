@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -102,6 +103,28 @@ _NOT_SENT = (
 )
 
 
+def not_sent_reason(exc: BaseException) -> str | None:
+    """Why a connection could not be made, from the OS error under an httpx error (httpx
+    wraps it in "All connection attempts failed"), or None when none says."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, httpx.ConnectTimeout | httpx.PoolTimeout | TimeoutError):
+            return "connect timeout"
+        if isinstance(err, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(err, socket.gaierror):
+            return "host name not found"
+        if isinstance(err, OSError) and err.errno is not None and err.strerror:
+            return err.strerror[:1].lower() + err.strerror[1:]
+        todo += [err.__cause__, err.__context__]
+    return None
+
+
 def map_transport_error(
     exc: httpx.HTTPError,
     *,
@@ -117,7 +140,12 @@ def map_transport_error(
     """
     reason = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     if isinstance(exc, _NOT_SENT):
-        return NotSentError(f"request not sent ({reason})", method=method, path=path)
+        return NotSentError(
+            f"request not sent ({reason})",
+            method=method,
+            path=path,
+            reason=not_sent_reason(exc),
+        )
     return AnswerLostError(f"sent, but the answer was lost ({reason})", method=method, path=path)
 
 
