@@ -42,11 +42,11 @@ from benchmarks.chaos_procs import (
     run,
     run_json,
 )
+from tests.cli_helpers import ALL_DAY
 from tests.conftest import free_port
 
 AGENT = "agent-chaos"
 OTHER_AGENT = "agent-chaos-large"
-ALL_DAY = ("--window", "00:00-24:00", "--days", "all")
 FAULTS = "429=0.04,5xx=0.03,lost=0.03,slow=0.02"
 SANDBOX_LIMIT = 40  # requests/s per key at the sandbox; the daemons share it
 PAUSE_SETTLE_S = 2.5  # trigger-calls claimed just before a pause may still go out

@@ -19,6 +19,12 @@ from storage.models import Attempt, Contact
 TEST_MIN_RETRY_DELAY = "1s"
 
 
+#: A calling window open around the clock, every day, for end-to-end runs at any hour.
+ALL_DAY = ("--window", "00:00-24:00", "--days", "all")
+#: The daemon's timings for end-to-end tests: poll often, reconcile lost answers quickly.
+DAEMON_FAST = ("--poll-interval", "0.3", "--reconcile-grace", "1s", "--no-progress")
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAANI_")}
     env.pop("DATABASE_URL", None)

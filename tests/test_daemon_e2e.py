@@ -19,6 +19,8 @@ import pytest
 
 from storage.engine import make_engine
 from tests.cli_helpers import (
+    ALL_DAY,
+    DAEMON_FAST,
     attempts,
     contacts_by_phone,
     create_campaign,
@@ -30,8 +32,6 @@ from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.slow
 
-ALL_DAY = ("--window", "00:00-24:00", "--days", "all")
-FAST = ("--poll-interval", "0.3", "--reconcile-grace", "1s", "--no-progress")
 
 
 def indian_rows(n: int, start: int = 0) -> list[dict[str, str]]:
@@ -56,7 +56,7 @@ def daemon_args(sb: Sandbox, rate: str, *extra: str, until_done: bool = False) -
         sb.base_url,
         "--rate-limit",
         rate,
-        *FAST,
+        *DAEMON_FAST,
         *extra,
     )
 
@@ -177,7 +177,7 @@ def test_wrong_api_key_consumes_nothing(sandbox_factory, sqlite_url: str, tmp_pa
         wrong,
         "--base-url",
         sb.base_url,
-        *FAST,
+        *DAEMON_FAST,
         db_url=sqlite_url,
         timeout=60,
     )

@@ -13,6 +13,8 @@ import pytest
 
 from storage.engine import make_engine
 from tests.cli_helpers import (
+    ALL_DAY,
+    DAEMON_FAST,
     attempts,
     contacts_by_phone,
     create_campaign,
@@ -24,8 +26,6 @@ from tests.conftest import TEST_API_KEY, free_port
 
 pytestmark = pytest.mark.slow
 
-ALL_DAY = ("--window", "00:00-24:00", "--days", "all")
-FAST = ("--poll-interval", "0.3", "--reconcile-grace", "1s", "--no-progress")
 CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1: connection refused
 
 
@@ -59,7 +59,7 @@ def test_closed_port_warns_once_exits_3_and_records_no_attempt(
         CLOSED,
         "--give-up-after",
         "6s",
-        *FAST,
+        *DAEMON_FAST,
         db_url=sqlite_url,
         timeout=90,
     )
@@ -104,7 +104,7 @@ def test_api_coming_up_later_gets_every_contact_one_call_numbered_1(
         base,
         "--give-up-after",
         "120s",
-        *FAST,
+        *DAEMON_FAST,
         db_url=sqlite_url,
         log=log,
     )
@@ -149,7 +149,7 @@ def test_402_collects_the_outcomes_of_calls_already_placed_then_exits_3(
         sb.base_url,
         "--rate-limit",
         "100/s",
-        *FAST,
+        *DAEMON_FAST,
         db_url=sqlite_url,
         timeout=90,
     )
