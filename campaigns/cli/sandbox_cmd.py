@@ -30,8 +30,16 @@ def _parsed(
 
 def _make_command() -> click.Command:
     from scheduler.sandbox import config as cfg
+    from scheduler.sandbox.fronts import FRONTS
 
     @click.command()
+    @click.option(
+        "--provider",
+        type=click.Choice(sorted(FRONTS)),
+        default="vaani",
+        show_default=True,
+        help="Which provider's wire to serve (all share one simulated call engine).",
+    )
     @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
     @click.option(
         "--port", type=int, default=8000, show_default=True, help="Port; 0 picks a free one."
@@ -101,7 +109,7 @@ def _make_command() -> click.Command:
         help="Write the base URL to this file once listening.",
     )
     def sandbox(api_keys: tuple[str, ...], **options: Any) -> None:
-        """Run a local stand-in of the Vaani API (same wire, simulated calls).
+        """Run a local stand-in of a provider's API (same wire, simulated calls).
 
         Prints "sandbox listening on http://HOST:PORT" when ready. GET /sandbox/calls and
         /sandbox/stats report what it saw. Test hooks in a call's metadata: sandbox_outcome,

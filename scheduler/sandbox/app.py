@@ -1,6 +1,7 @@
-"""The sandbox's routes: the Vaani wire (``/api/...``) and the ground truth (``/sandbox/...``).
+"""The sandbox's Vaani front-end (``/api/...``), the ground truth (``/sandbox/...``), and
+``build_app``, which serves the front-end ``--provider`` names (:mod:`scheduler.sandbox.fronts`).
 
-``build_app(config)`` returns the ASGI application: these Starlette routes behind the ``Gate``
+``build_app(config)`` returns the ASGI application: the Starlette routes behind the ``Gate``
 (auth, rate limit, faults, statistics). Request validation follows the real service: 422 with a
 ``{"detail": "..."}`` body naming the field and the rule, 403 for an agent the key does not own
 (``--agents``), 402 once the key has placed ``--balance-calls`` calls.
@@ -16,9 +17,10 @@ import phonenumbers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from scheduler.sandbox.config import SandboxConfig
+from scheduler.sandbox.fronts import FrontEnd, detail_error, front_end, header
 from scheduler.sandbox.gate import Gate
 from scheduler.sandbox.sim import check_hooks
 from scheduler.sandbox.state import Account, SandboxState
@@ -200,19 +202,45 @@ async def sandbox_reset(request: Request) -> Response:
     return JSONResponse({"status": "reset"})
 
 
-def build_app(config: SandboxConfig, state: SandboxState | None = None) -> Gate:
-    """The sandbox as an ASGI application (the routes behind the ``Gate``)."""
-    state = state or SandboxState(config)
-    routes = [
+def vaani_routes() -> list[BaseRoute]:
+    """The Vaani wire (``seeds/000``): trigger a call, read the history, details, transcript."""
+    return [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/trigger-call/", trigger_call, methods=["POST"]),
         Route("/api/call-history", call_history, methods=["GET"]),
         Route("/api/call_details/{call_id}", call_details, methods=["GET"]),
         Route("/api/transcript/{call_id}", transcript, methods=["GET"]),
+    ]
+
+
+def _x_api_key(scope: dict[str, Any]) -> str | None:
+    return header(scope, b"x-api-key")
+
+
+FRONT = FrontEnd(
+    name="vaani",
+    api_prefix="/api/",
+    health_paths=frozenset({"/api/health"}),
+    routes=vaani_routes,
+    credential=_x_api_key,
+    error_body=detail_error,
+)
+
+
+def ground_truth_routes() -> list[BaseRoute]:
+    """``/sandbox/*``: what really happened, the same for every front-end."""
+    return [
         Route("/sandbox/calls", sandbox_calls, methods=["GET"]),
         Route("/sandbox/stats", sandbox_stats, methods=["GET"]),
         Route("/sandbox/reset", sandbox_reset, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+
+
+def build_app(config: SandboxConfig, state: SandboxState | None = None) -> Gate:
+    """The sandbox as an ASGI application: the front-end of ``config.provider`` and the ground
+    truth, behind the ``Gate``."""
+    front = front_end(config.provider)
+    state = state or SandboxState(config)
+    app = Starlette(routes=[*front.routes(), *ground_truth_routes()])
     app.state.sandbox = state
-    return Gate(app, state)
+    return Gate(app, state, front)

@@ -48,6 +48,8 @@ class FaultRates:
 class SandboxConfig:
     """Everything the sandbox needs to know; see ``vaani-campaigns sandbox --help``."""
 
+    #: the provider wire to serve (``scheduler.sandbox.fronts.FRONTS``)
+    provider: str = "vaani"
     host: str = "127.0.0.1"
     port: int = 0
     api_keys: tuple[str, ...] = (DEFAULT_API_KEY,)
@@ -77,12 +79,19 @@ class SandboxConfig:
             raise ValueError(f"--background-calls must be >= 0, got {self.background_calls}")
         if self.balance_calls is not None and self.balance_calls < 0:
             raise ValueError(f"--balance-calls must be >= 0, got {self.balance_calls}")
+        from scheduler.sandbox.fronts import FRONTS
+
+        if self.provider not in FRONTS:
+            known = ", ".join(sorted(FRONTS))
+            raise ValueError(
+                f"--provider: unknown provider {self.provider!r}: expected one of {known}"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, got {self.port}")
 
     def __repr__(self) -> str:  # never show the keys
         return (
-            f"SandboxConfig(host={self.host!r}, port={self.port}, api_keys=<{len(self.api_keys)}>, "
+            f"SandboxConfig(provider={self.provider!r}, host={self.host!r}, port={self.port}, api_keys=<{len(self.api_keys)}>, "
             f"rate_limit={self.rate_limit}, seed={self.seed}, speed={self.speed})"
         )
 

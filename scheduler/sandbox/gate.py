@@ -1,10 +1,15 @@
 """The sandbox's front door: a plain ASGI layer around the routes that does, in this order,
-statistics, ``X-API-Key`` auth (401), per-key rate limiting (429 + headers) and fault injection.
+statistics, auth (401), per-key rate limiting (429 + headers) and fault injection.
+
+What differs between provider wires (where the API lives, how a key is presented, the shape of
+an error body and of the rate-limit headers) comes from the :class:`FrontEnd`; the rest is
+shared, so every front-end has the same faults, limits and statistics.
 
 It is pure ASGI rather than a Starlette ``BaseHTTPMiddleware`` because it runs on every request
 and must stay cheap, and because faults need the raw ``send`` (to hold back or drop a response).
-``/api/health`` needs no key and is never limited or faulted; ``/sandbox/*`` (the ground
-truth) passes straight through and is not counted, so the statistics describe API traffic only.
+A front-end's health paths need no key and are never limited or faulted; ``/sandbox/*`` (the
+ground truth) passes straight through and is not counted, so the statistics describe API
+traffic only.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scheduler.sandbox import faults
+from scheduler.sandbox.fronts import FrontEnd
 from scheduler.sandbox.limits import Decision
 from scheduler.sandbox.state import SandboxState
 
@@ -23,11 +29,6 @@ Message = dict[str, Any]
 ASGIApp = Any
 
 _JSON = (b"content-type", b"application/json")
-
-
-def endpoint_name(path: str) -> str:
-    """The statistics bucket of an ``/api/`` path: "trigger-call", "call_details", ..."""
-    return path[5:].split("/", 1)[0] or "other"
 
 
 async def send_json(
@@ -47,28 +48,25 @@ async def send_json(
     await send({"type": "http.response.body", "body": data})
 
 
-def _api_key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-api-key":
-            return str(value.decode("latin-1"))
-    return None
-
-
 class Gate:
     """ASGI wrapper: counts, authenticates, rate-limits and injects faults."""
 
-    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+    def __init__(self, app: ASGIApp, state: SandboxState, front: FrontEnd) -> None:
         self.app = app
         self.state = state
+        self.front = front
+
+    def _error(self, status: int, code: str, message: str) -> dict[str, Any]:
+        return self.front.error_body(status, code, message)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not scope["path"].startswith(self.front.api_prefix):
             # the ground truth (/sandbox/*) is not part of the API: not counted, never faulted
             await self.app(scope, receive, send)
             return
         stats = self.state.stats
         path = scope["path"]
-        endpoint = endpoint_name(path)
+        endpoint = self.front.bucket(path)
         stats.requests[endpoint] += 1
         stats.concurrent += 1
         stats.max_concurrent = max(stats.max_concurrent, stats.concurrent)
@@ -93,17 +91,20 @@ class Gate:
         self, scope: Scope, receive: Any, send: Any, raw_send: Any, outcome: list[str]
     ) -> None:
         state = self.state
-        account = state.account(_api_key(scope))
+        account = state.account(self.front.credential(scope))
         if account is None:
-            await send_json(send, 401, {"detail": "Invalid or missing API key"})
+            body = self._error(401, "invalid_api_key", "Invalid or missing API key")
+            await send_json(send, 401, body)
             return
         limiter = state.limiter
         decision: Decision | None = limiter.check(account.fingerprint) if limiter else None
-        headers = decision.headers() if decision and state.config.rate_headers else []
+        headers = (
+            self.front.rate_headers(decision) if decision and state.config.rate_headers else []
+        )
         if limiter is not None and decision is not None and not decision.allowed:
             state.stats.rate_limited += 1
             detail = f"Rate limit exceeded ({limiter.rate} per API key)"
-            await send_json(send, 429, {"detail": detail}, headers)
+            await send_json(send, 429, self._error(429, "rate_limit_exceeded", detail), headers)
             return
         scope["sandbox.account"] = account
         fault = (
@@ -113,14 +114,14 @@ class Gate:
             state.stats.faults[fault] += 1
         if fault == "429":
             state.stats.rate_limited += 1
-            extra = [(b"retry-after", b"1")] if state.config.rate_headers else []
-            await send_json(
-                send, 429, {"detail": "Rate limit exceeded (injected)"}, headers + extra
-            )
+            extra = self.front.retry_headers(1.0) if state.config.rate_headers else []
+            body = self._error(429, "rate_limit_exceeded", "Rate limit exceeded (injected)")
+            await send_json(send, 429, body, headers + extra)
             return
         if fault == "5xx":
             status = 503 if state.fault_rng.random() < 0.5 else 500
-            await send_json(send, status, {"detail": "Internal server error (injected)"}, headers)
+            body = self._error(status, "server_error", "Internal server error (injected)")
+            await send_json(send, status, body, headers)
             return
 
         async def with_headers(message: Message) -> None:
@@ -150,4 +151,4 @@ class Gate:
             return
         if call is not None:
             call.response = "lost-502"
-        await send_json(send, 502, {"detail": "Bad gateway (injected)"})
+        await send_json(send, 502, self._error(502, "bad_gateway", "Bad gateway (injected)"))

@@ -11,6 +11,7 @@ the sandbox is a test tool, and nothing else in the product should pay for its s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -99,7 +100,15 @@ async def _serve(config: SandboxConfig, sock: socket.socket) -> None:
         Path(config.ready_file).write_text(url + "\n")
     sys.stdout.write(f"sandbox listening on {url}\n")
     sys.stdout.flush()
-    await task
+    background = app.front.background
+    helper = asyncio.create_task(background(app.state)) if background is not None else None
+    try:
+        await task
+    finally:
+        if helper is not None:
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper
 
 
 def serve(config: SandboxConfig) -> None:
