@@ -50,9 +50,9 @@ from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.poller import OutcomePoller
-from scheduler.providers import DEFAULT_PROVIDER, CallProvider, make_provider
-from scheduler.ratelimit import LimiterRegistry, RateLimiter
-from scheduler.reachability import Reachability, ReachabilityGate, display_url
+from scheduler.providers import CallProvider
+from scheduler.ratelimit import RateLimiter
+from scheduler.reachability import Reachability
 from scheduler.retry import RetryPolicy
 from storage import campaigns_repo, daemons, progress
 from storage.attempts import reconcile_stale_claims
@@ -128,8 +128,10 @@ class Daemon:
         on_progress: Callable[[Progress], None] | None = None,
         stop_requested: threading.Event | None = None,
         reachability: Reachability | None = None,
+        handle_signals: bool = True,
     ) -> None:
         self.engine = engine
+        self._handle_signals = handle_signals
         self.reach = reachability or Reachability(
             getattr(client, "base_url", "the API"), warn_every=settings.unreachable_warn_every
         )
@@ -190,8 +192,9 @@ class Daemon:
         )
         await self._recover()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._signal, sig)
+        signals = (signal.SIGTERM, signal.SIGINT) if self._handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.stop_on, sig)
         if self._stop_requested is not None and self._stop_requested.is_set():
             self.stop_event.set()  # signalled while starting
         sched = AsyncIOScheduler(timezone="UTC")
@@ -218,13 +221,15 @@ class Daemon:
         finally:
             sched.pause()
             sched.shutdown(wait=False)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in signals:
                 loop.remove_signal_handler(sig)
             await self._shutdown()
         return self.exit_code
 
-    def _signal(self, sig: signal.Signals) -> None:
-        log.info("stopping on %s", sig.name, extra={"event": "signal", "signal": sig.name})
+    def stop_on(self, sig: signal.Signals, *, quiet: bool = False) -> None:
+        """Stop (drain and exit) because ``sig`` arrived."""
+        if not quiet:
+            log.info("stopping on %s", sig.name, extra={"event": "signal", "signal": sig.name})
         self.stop_event.set()
 
     async def _recover(self) -> None:
@@ -400,45 +405,3 @@ def _pause_campaign(engine: Engine, campaign_id: int, reason: str, now: datetime
     is no longer running (paused or stopped meanwhile, or deleted) is left as it is."""
     with contextlib.suppress(InvalidTransition, NotFound):
         campaigns_repo.pause_campaign(engine, campaign_id, reason=reason[:2000], now=now)
-
-
-async def run_daemon(
-    engine: Engine,
-    settings: DaemonSettings,
-    *,
-    api_key: str,
-    base_url: str | None,
-    provider: str = DEFAULT_PROVIDER,
-    on_progress: Callable[[Progress], None] | None = None,
-    stop_requested: threading.Event | None = None,
-) -> int:
-    """Run a daemon until it is signalled (or, with ``until_done``, until nothing is left).
-
-    The daemon places calls for the running campaigns of ``provider`` (``base_url`` None: the
-    provider's default), paced by the limiter of that (provider, key) pair."""
-    limiter = LimiterRegistry().get(provider, api_key, rate=settings.rate)
-    reach = Reachability("the API", warn_every=settings.unreachable_warn_every)
-    client = make_provider(
-        provider,
-        api_key=api_key,
-        base_url=base_url,
-        gate=ReachabilityGate(limiter, reach),
-        timeout=settings.request_timeout,
-        retry=settings.retry,
-        max_connections=settings.max_connections,
-    )
-    reach.url = display_url(getattr(client, "base_url", ""))  # the provider's default if None
-    try:
-        daemon = Daemon(
-            engine,
-            client,
-            limiter,
-            settings,
-            on_progress=on_progress,
-            stop_requested=stop_requested,
-            reachability=reach,
-        )
-        return await daemon.run()
-    finally:
-        await client.aclose()
-        dbexec.shutdown()

@@ -147,6 +147,10 @@ def config_schema(cli: click.Command) -> Callable[[Mapping[str, Any]], ConfigSch
     def schema(data: Mapping[str, Any]) -> ConfigSchema:
         out = build(cli, data, click.Context(cli))
         out["db"] = out.pop("db_url", None)
+        if "providers" in data:  # loaded only when used: it imports the provider registry
+            from campaigns.provider_settings import config_schema as providers_schema
+
+            out["providers"] = providers_schema()
         return out
 
     return schema

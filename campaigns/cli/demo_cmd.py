@@ -113,10 +113,11 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
     from campaigns.report import export_report
     from campaigns.services.create import CampaignSpec, create_from_csv
     from campaigns.stats import campaign_stats
-    from scheduler.daemon import DaemonSettings, run_daemon
+    from scheduler.daemon import DaemonSettings
     from scheduler.logs import setup_logging
     from scheduler.progress import ProgressLine
     from scheduler.ratelimit import parse_rate
+    from scheduler.runner import run_daemon
     from storage.engine import make_engine
     from storage.migrate import upgrade
 

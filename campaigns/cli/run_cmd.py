@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,7 +15,6 @@ from typing import Any, TypeVar
 import click
 
 from campaigns.cli.common import AppContext, pass_app
-from campaigns.errors import UserError
 
 DEFAULT_BASE_URL = "https://api.vaanivoice.ai"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +44,15 @@ def _duration(value: str, flag: str) -> timedelta:
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=flag) from None
+
+
+def _rate(value: str, where: str) -> float:
+    from scheduler.ratelimit import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=where) from None
 
 
 def _positive(value: timedelta) -> float:
@@ -152,21 +161,26 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: early_stop.set())
 
-    from scheduler.daemon import DaemonSettings, run_daemon
+    from campaigns.provider_settings import require, resolve
+    from scheduler.daemon import DaemonSettings
     from scheduler.logs import setup_logging
     from scheduler.progress import ProgressLine
-    from scheduler.providers import DEFAULT_PROVIDER, check_config
-    from scheduler.ratelimit import parse_rate
+    from scheduler.runner import Drive, run_daemons
+    from storage.campaigns_repo import list_campaigns
 
-    if not api_key:
-        raise UserError("no API key: pass --api-key or set VAANI_API_KEY")
+    ctx = click.get_current_context()
+    url_given = ctx.get_parameter_source("base_url") is not click.core.ParameterSource.DEFAULT
     # refuse a key no request could carry (whitespace, non-ASCII, ...) here, in one line,
     # rather than let every request fail; ProviderConfigError never echoes the key
-    check_config(DEFAULT_PROVIDER, api_key=api_key, base_url=base_url)
-    try:
-        rate = parse_rate(rate_limit)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+    runs = resolve(
+        (ctx.find_root().default_map or {}).get("providers") or {},
+        os.environ,
+        vaani_key=api_key,
+        vaani_base_url=base_url if url_given else None,
+    )
+    if not runs:
+        require(runs, ())  # no key at all: say so before touching the database
+    rate = _rate(rate_limit, "--rate-limit")
     settings = DaemonSettings(
         rate=rate,
         max_concurrent=max_concurrent,
@@ -181,18 +195,27 @@ def run(
     setup_logging(
         json_lines=log_json,
         level=logging.DEBUG if app.debug else logging.INFO,
-        secrets=[api_key],
+        secrets=[s for r in runs.values() for s in r.secrets],
     )
     show = sys.stderr.isatty() if progress is None else progress
     engine = app.engine(create=True)
+    running = {c.provider for c in list_campaigns(engine, statuses=["running"])}
+    drives = [
+        Drive(
+            provider=r.name,
+            api_key=r.api_key,
+            base_url=r.base_url,
+            rate=_rate(r.rate_limit, f"[providers.{r.name}] rate-limit") if r.rate_limit else None,
+        )
+        for r in require(runs, running)
+    ]
     display = ProgressLine() if show else None
     try:
         return asyncio.run(
-            run_daemon(
+            run_daemons(
                 engine,
                 settings,
-                api_key=api_key,
-                base_url=base_url,
+                drives,
                 on_progress=display.update if display else None,
                 stop_requested=early_stop,
             )

@@ -34,6 +34,8 @@ class ProviderSpec:
     key_env: str
     base_url_env: str
     build: Callable[..., CallProvider]
+    #: the variable holding the secret the provider signs its webhooks with, if it sends any
+    webhook_secret_env: str | None = None
 
 
 PROVIDERS: dict[str, ProviderSpec] = {

@@ -1,0 +1,115 @@
+"""Run daemons: one per provider that ``run`` drives, side by side in one event loop.
+
+Each provider has its own plan (rate limit and live-call cap), key and client, so each gets
+its own :class:`~scheduler.daemon.Daemon`, claiming only its provider's campaigns. They share
+the process, the database engine and the signals: SIGTERM or SIGINT stops every one of them
+(each drains), and the exit code is the first non-zero one, in provider order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from scheduler import dbexec
+from scheduler.daemon import Daemon, DaemonSettings
+from scheduler.providers import DEFAULT_PROVIDER, make_provider
+from scheduler.ratelimit import LimiterRegistry
+from scheduler.reachability import Reachability, ReachabilityGate, display_url
+from storage.engine import Engine
+from storage.progress import Progress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drive:
+    """One provider to drive: its name, key and base URL (None: the provider's default)."""
+
+    provider: str
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+    #: requests per second for this provider's key; None: the settings' rate
+    rate: float | None = None
+
+
+async def run_daemons(
+    engine: Engine,
+    settings: DaemonSettings,
+    drives: Sequence[Drive],
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop_requested: threading.Event | None = None,
+) -> int:
+    """Run one daemon per drive until signalled (or, with ``until_done``, until each is done)."""
+    registry = LimiterRegistry()
+    daemons: list[Daemon] = []
+    clients = []
+    try:
+        for i, drive in enumerate(drives):
+            own = replace(settings, rate=drive.rate) if drive.rate else settings
+            limiter = registry.get(drive.provider, drive.api_key, rate=own.rate)
+            reach = Reachability("the API", warn_every=own.unreachable_warn_every)
+            client = make_provider(
+                drive.provider,
+                api_key=drive.api_key,
+                base_url=drive.base_url,
+                gate=ReachabilityGate(limiter, reach),
+                timeout=own.request_timeout,
+                retry=own.retry,
+                max_connections=own.max_connections,
+            )
+            clients.append(client)
+            reach.url = display_url(getattr(client, "base_url", ""))
+            daemons.append(
+                Daemon(
+                    engine,
+                    client,
+                    limiter,
+                    own,
+                    # progress counts every campaign: one display is enough
+                    on_progress=on_progress if i == 0 else None,
+                    stop_requested=stop_requested,
+                    reachability=reach,
+                    handle_signals=len(drives) == 1,
+                )
+            )
+        if len(daemons) == 1:
+            return await daemons[0].run()
+        loop = asyncio.get_running_loop()
+
+        def stop_all(sig: signal.Signals) -> None:
+            for n, daemon in enumerate(daemons):
+                daemon.stop_on(sig, quiet=n > 0)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_all, sig)
+        try:
+            codes = await asyncio.gather(*(d.run() for d in daemons))
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return next((c for c in codes if c), 0)
+    finally:
+        for client in clients:
+            await client.aclose()
+        dbexec.shutdown()
+
+
+async def run_daemon(
+    engine: Engine,
+    settings: DaemonSettings,
+    *,
+    api_key: str,
+    base_url: str | None,
+    provider: str = DEFAULT_PROVIDER,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop_requested: threading.Event | None = None,
+) -> int:
+    """Run one daemon for ``provider`` (``base_url`` None: the provider's default), paced by
+    the limiter of that (provider, key) pair."""
+    drive = Drive(provider=provider, api_key=api_key, base_url=base_url)
+    return await run_daemons(
+        engine, settings, [drive], on_progress=on_progress, stop_requested=stop_requested
+    )
