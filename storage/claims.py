@@ -129,15 +129,17 @@ def running_campaigns(
     return [CampaignRecord.from_row(r) for r in rows]
 
 
-def live_attempts(conn: Connection) -> int:
-    """Calls in flight or awaiting an outcome, across all campaigns (the concurrency cap)."""
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(Attempt)
-            .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
-        ).scalar_one()
+def live_attempts(conn: Connection, providers: Collection[str] | None = None) -> int:
+    """Calls in flight or awaiting an outcome, across all campaigns (of ``providers`` only,
+    when given: each provider's plan has its own concurrency cap)."""
+    stmt = (
+        select(func.count())
+        .select_from(Attempt)
+        .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
     )
+    if providers is not None:
+        stmt = stmt.where(Attempt.provider.in_(list(providers)))
+    return int(conn.execute(stmt).scalar_one())
 
 
 @functools.cache
@@ -246,7 +248,8 @@ def claim_due(
 ) -> ClaimResult:
     """Claim up to ``limit`` contacts to dial now, in one short transaction.
 
-    ``max_live`` caps the calls in flight or awaiting an outcome across every daemon.
+    ``max_live`` caps the calls in flight or awaiting an outcome across every daemon (of
+    ``providers``, when given).
     ``providers`` limits the claim to campaigns of those providers (the ones this daemon can
     place calls with); None claims from every running campaign.
     Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
@@ -259,7 +262,7 @@ def claim_due(
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
         if max_live is not None:
-            limit = min(limit, max_live - live_attempts(conn))
+            limit = min(limit, max_live - live_attempts(conn, providers))
             if limit <= 0:
                 return result
         for camp in running_campaigns(conn, now, providers):

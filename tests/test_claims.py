@@ -246,3 +246,27 @@ def test_concurrent_claimers_never_share_a_contact(db_url: str) -> None:
     assert not errors, errors
     assert len(claimed) == 200
     assert len(set(claimed)) == 200
+
+
+def test_each_provider_has_its_own_live_call_cap(engine: Engine) -> None:
+    """Two providers are two plans: a full cap on one does not hold back the other."""
+    vaani = make_campaign(engine)
+    other = make_campaign(engine, provider="vaniagent")
+    make_contacts(engine, vaani, indian_numbers(5))
+    make_contacts(engine, other, indian_numbers(5, start=100))
+
+    def claim(provider: str) -> list[int]:
+        res = claims.claim_due(
+            engine,
+            daemon_id="d1",
+            now=utcnow(),
+            limit=10,
+            decide=dial_all,
+            max_live=3,
+            providers=(provider,),
+        )
+        return [j.campaign.id for j in res.jobs]
+
+    assert claim("vaani") == [vaani] * 3
+    assert claim("vaani") == []  # vaani's cap is full
+    assert claim("vaniagent") == [other] * 3
