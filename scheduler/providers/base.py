@@ -267,3 +267,34 @@ class CallProvider(Protocol):
     async def aclose(self) -> None:
         """Close the connection pool."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushedEvent:
+    """One event a provider pushed to ``run --listen`` (a webhook), verified and parsed."""
+
+    #: stable across the provider's re-deliveries, for dedupe: the provider's event id when
+    #: it sends one, else a digest of (kind, call id, the event's own timestamp)
+    event_id: str
+    #: the event type as the provider names it (``"call.completed"``)
+    kind: str
+    call_id: str
+    #: the call has ended: this outcome settles it (None for events that do not end a call,
+    #: such as ``call.started``, which the receiver records and otherwise ignores)
+    outcome: CallOutcome | None
+    raw: Mapping[str, Any]
+
+
+class EventSource(Protocol):
+    """What a provider whose :attr:`Capabilities.pushes_events` is true adds to
+    :class:`CallProvider`: checking and reading the events it pushes."""
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """Is ``body`` (the raw request body) signed with ``secret``? ``headers`` have
+        lower-case names. Compares in constant time."""
+        ...
+
+    def parse_event(self, body: bytes) -> PushedEvent:
+        """The event in a verified body; :class:`scheduler.errors.ProtocolError` when it is not
+        one this provider sends (the receiver answers 400 and changes nothing)."""
+        ...

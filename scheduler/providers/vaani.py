@@ -295,7 +295,3 @@ def _segment(call_id: str) -> str:
     if not isinstance(call_id, str) or not call_id:
         raise ValueError("call_id must be a non-empty string")
     return quote(call_id, safe="")
-
-
-
-
