@@ -61,6 +61,7 @@ class NewCampaign:
     daily_cap_per_number: int | None = None
     outbound_number: str | None = None
     voice: str | None = None
+    provider: str | None = None  # the column default: vaani
     call_options: dict[str, Any] | None = None
     opt_out_entities: list[str] | None = None
     columns: list[list[str]] = field(default_factory=list)

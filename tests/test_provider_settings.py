@@ -46,3 +46,29 @@ def test_require_names_what_to_set() -> None:
     assert [r.name for r in require(runs, {"vaani"})] == ["vaani"]
     with pytest.raises(UserError, match="provider 'elsewhere'.*\\[providers.elsewhere\\]"):
         require(runs, {"vaani", "elsewhere"})
+
+
+def test_every_campaign_provider_name_has_a_client() -> None:
+    from scheduler.provider_names import PROVIDER_NAMES
+    from scheduler.providers import PROVIDERS
+
+    assert set(PROVIDERS) <= set(PROVIDER_NAMES)
+
+
+def test_run_refuses_running_campaigns_it_has_no_key_for(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A running campaign of a provider without a key would wait forever: run says what to set
+    at start, before placing any call, and stores nothing of the key it was given."""
+    from tests.cli_helpers import ALL_DAY, create_campaign, run_cli, write_contacts_csv
+
+    csv_path = write_contacts_csv(tmp_path / "c.csv", [{"phone": "+919800000001", "name": "Asha"}])
+    create_campaign(sqlite_url, csv_path, *ALL_DAY, "--provider", "vaniagent")
+    res = run_cli(
+        "run",
+        "--until-done",
+        "--no-progress",
+        db_url=sqlite_url,
+        env={"VAANI_API_KEY": "k-vaani-123", "VAANI_BASE_URL": "http://127.0.0.1:9"},
+    )
+    assert res.returncode == 1, res.stderr
+    assert "provider 'vaniagent'" in res.stderr and "[providers.vaniagent]" in res.stderr
+    assert "Traceback" not in res.stderr and "k-vaani-123" not in res.stderr

@@ -24,6 +24,7 @@ from campaigns.services.create import (
     parse_min_retry_delay,
 )
 from campaigns.wording import plural
+from scheduler.provider_names import DEFAULT_PROVIDER, PROVIDER_NAMES
 from storage.states import CampaignStatus
 
 if TYPE_CHECKING:
@@ -68,8 +69,7 @@ def _min_retry_delay() -> timedelta:
     "--region",
     envvar="VAANI_REGION",
     metavar="CC",
-    help="Country for numbers written without +country code, e.g. IN, US, GB "
-    "[env: VAANI_REGION].",
+    help="Country for numbers written without +country code, e.g. IN, US, GB [env: VAANI_REGION].",
 )
 @click.option(
     "--timezone",
@@ -125,6 +125,13 @@ def _min_retry_delay() -> timedelta:
 )
 @click.option("--voice", help="Voice override passed to trigger-call.")
 @click.option(
+    "--provider",
+    type=click.Choice(PROVIDER_NAMES),
+    default=DEFAULT_PROVIDER,
+    show_default=True,
+    help="The voice-AI platform that places the calls; run needs its API key.",
+)
+@click.option(
     "--dnc",
     "dnc_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -162,6 +169,7 @@ def create(
     end_at: str | None,
     caller_id: str | None,
     voice: str | None,
+    provider: str,
     dnc_file: Path | None,
     rejects_path: Path | None,
     draft: bool,
@@ -189,6 +197,7 @@ def create(
         caller_id=caller_id,
         voice=voice,
         draft=draft,
+        provider=provider,
     )
     minimum = _min_retry_delay()
     check_campaign(spec, min_retry_delay=minimum)  # a bad option opens no database

@@ -32,6 +32,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from scheduler.provider_names import PROVIDER_NAMES
 from storage.engine import Engine
 from storage.imports import NewCampaign
 from storage.states import CampaignStatus
@@ -61,6 +62,8 @@ class CampaignSpec:
     caller_id: str | None = None
     voice: str | None = None
     draft: bool = False
+    #: the voice-AI platform that places the calls (``scheduler.provider_names``)
+    provider: str = "vaani"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +155,9 @@ def check_campaign(
     delay = _retry_delay(spec.retry_delay, min_retry_delay)
     if spec.max_attempts < 1:
         raise UserError(f"--max-attempts: must be at least 1, not {spec.max_attempts}")
+    if spec.provider not in PROVIDER_NAMES:
+        known = ", ".join(PROVIDER_NAMES)
+        raise UserError(f"--provider: unknown provider {spec.provider!r}: expected one of {known}")
     zone = _zone(spec.timezone)
     begins = _instant(spec.start_at, "--start-at", zone)
     ends = _instant(spec.end_at, "--end-at", zone)
@@ -180,6 +186,7 @@ def check_campaign(
         retry_delay_s=int(delay.total_seconds()),
         outbound_number=caller_id,
         voice=voice,
+        provider=spec.provider,
     )
 
 

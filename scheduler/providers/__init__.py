@@ -11,6 +11,7 @@ Only this package knows a provider's wire; the dispatcher, poller and reconciler
 interface and its :class:`Capabilities`.
 """
 
+from scheduler.provider_names import DEFAULT_PROVIDER
 from scheduler.providers.base import (
     CallOutcome,
     CallPage,
@@ -27,7 +28,6 @@ from scheduler.providers.base import (
     PushedEvent,
 )
 from scheduler.providers.registry import (
-    DEFAULT_PROVIDER,
     PROVIDERS,
     ProviderSpec,
     check_config,

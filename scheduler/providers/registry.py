@@ -21,8 +21,6 @@ from scheduler.providers.vaani import DEFAULT_BASE_URL as VAANI_BASE_URL
 from scheduler.providers.vaani import VaaniProvider
 from scheduler.retry import RetryPolicy, Sleep
 
-DEFAULT_PROVIDER = "vaani"
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSpec:

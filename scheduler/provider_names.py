@@ -1,0 +1,9 @@
+"""The provider names, without loading any provider (the CLI validates ``--provider`` at
+start-up, before it needs a client). ``registry.PROVIDERS`` has one spec per name."""
+
+from __future__ import annotations
+
+DEFAULT_PROVIDER = "vaani"
+
+#: every provider a campaign may name, in the order help texts list them
+PROVIDER_NAMES: tuple[str, ...] = ("vaani", "vaniagent", "voisnap", "vaani-ai")
