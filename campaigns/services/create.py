@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from campaigns.errors import UserError
@@ -32,6 +33,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from campaigns.webhooks import SECRET_ENV, display_url, fingerprint
 from storage.engine import Engine
 from storage.imports import NewCampaign
 from storage.states import CampaignStatus
@@ -61,6 +63,14 @@ class CampaignSpec:
     caller_id: str | None = None
     voice: str | None = None
     draft: bool = False
+    webhook_url: str | None = None  # events out (campaigns/webhooks.py)
+    webhook_secret: str | None = None  # only its fingerprint is stored
+
+    def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
+        shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        if shown["webhook_secret"]:
+            shown["webhook_secret"] = "***"
+        return "CampaignSpec(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +126,23 @@ def _check_lengths(**values: str | None) -> None:
             raise UserError(f"{flag}: at most {limit} characters, not {len(value)}")
 
 
+def _webhook(url: str | None, secret: str | None) -> tuple[str | None, str | None]:
+    """The webhook URL and the secret's fingerprint (never the secret) to store."""
+    if not url:
+        if secret:
+            raise UserError("--webhook-secret: give --webhook-url too (where to send events)")
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--webhook-url: not an http(s) URL: {display_url(url)!r}")
+    if not secret:
+        raise UserError(
+            "--webhook-secret: events are signed; give the secret your receiver checks "
+            f"(the daemon needs the same one: {SECRET_ENV} or run --webhook-secret)"
+        )
+    return url, fingerprint(secret)
+
+
 def _retry_delay(value: str, minimum: timedelta) -> timedelta:
     try:
         delay = parse_duration(value)
@@ -152,6 +179,7 @@ def check_campaign(
     delay = _retry_delay(spec.retry_delay, min_retry_delay)
     if spec.max_attempts < 1:
         raise UserError(f"--max-attempts: must be at least 1, not {spec.max_attempts}")
+    webhook_url, webhook_fp = _webhook(spec.webhook_url, spec.webhook_secret)
     zone = _zone(spec.timezone)
     begins = _instant(spec.start_at, "--start-at", zone)
     ends = _instant(spec.end_at, "--end-at", zone)
@@ -180,6 +208,8 @@ def check_campaign(
         retry_delay_s=int(delay.total_seconds()),
         outbound_number=caller_id,
         voice=voice,
+        webhook_url=webhook_url,
+        webhook_secret_fp=webhook_fp,
     )
 
 
