@@ -23,7 +23,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, Update, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    Update,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from storage.models import Attempt, Campaign, Contact, OutboxEvent
@@ -318,7 +330,7 @@ def pending_count(engine: Engine, fingerprint: str | None) -> int:
 def held_campaigns(engine: Engine, fingerprint: str | None) -> list[int]:
     """Campaigns with undelivered events whose secret is not ``fingerprint``'s (held)."""
     fp = Campaign.webhook_secret_fp
-    mismatch = fp.is_(None) if fingerprint is None else or_(fp.is_(None), fp != fingerprint)
+    mismatch = true() if fingerprint is None else or_(fp.is_(None), fp != fingerprint)
     with engine.connect() as conn:
         return list(
             conn.execute(
