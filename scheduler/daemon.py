@@ -377,7 +377,10 @@ class Daemon:
             self.stop_event.set()
 
     async def _outbox_drained(self) -> bool:
-        """--until-done also waits for the events out (delivered or dead-lettered)."""
+        """--until-done also waits for the events out (delivered or dead-lettered), after
+        completing the campaigns finished since this tick's check (so that their
+        ``campaign.completed`` goes out too)."""
+        await dbexec.run(progress.close_ended_campaigns, self.engine, self.clock())
         return self.webhooks is None or await self.webhooks.drained()
 
     # ----------------------------------------------------------------- account errors

@@ -112,7 +112,9 @@ class WebhookSender:
         self._last_held_check = -1e9
 
     async def drained(self) -> bool:
-        """Nothing left that this daemon could deliver (held events do not count)."""
+        """Nothing left that this daemon could deliver. Held events do not count, but are
+        said (once per campaign) before ``--until-done`` leaves them in the outbox."""
+        await self._warn_held()
         fp = self.settings.fingerprint
         return await dbexec.run(outbox.pending_count, self.engine, fp) == 0
 

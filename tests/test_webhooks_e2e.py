@@ -61,6 +61,7 @@ class Receiver:
     """A CRM endpoint: answers 500 to the first delivery of each event, 200 afterwards."""
 
     url: str
+    fail_first: bool = True
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,7 +81,7 @@ def receiver() -> Iterator[Receiver]:
             event_id = self.headers.get(EVENT_ID_HEADER, "")
             with rec.lock:
                 first = all(d.event_id != event_id for d in rec.deliveries)
-                status = 500 if first else 200
+                status = 500 if first and rec.fail_first else 200
                 rec.deliveries.append(
                     Delivery(
                         event_id=event_id,
@@ -227,9 +228,9 @@ def test_every_event_arrives_signed_once_after_dedupe_despite_500s_and_sigkill(
             assert accepted[earlier.event_id].received_at <= first_sent[later.event_id]
 
     # campaign show tells where the events went; the secret is nowhere
-    show = run_cli("campaign", "show", str(cid), db_url=sqlite_url)
+    show = run_cli("campaign", "show", str(cid), db_url=sqlite_url, env={"COLUMNS": "200"})
     assert show.returncode == 0, show.stderr
-    assert f"{len(rows)} delivered, 0 dead" in show.stdout
+    assert f"events to {receiver.url}: 0 waiting, {len(rows)} delivered, 0 dead" in show.stdout
     report = tmp_path / "report.csv"
     out = run_cli("report", str(cid), "--out", str(report), db_url=sqlite_url)
     assert out.returncode == 0, out.stderr
@@ -239,3 +240,64 @@ def test_every_event_arrives_signed_once_after_dedupe_despite_500s_and_sigkill(
     texts += [(res.stdout + res.stderr + show.stdout).encode()]
     assert all(SECRET.encode() not in t for t in texts)
     assert all(SECRET.encode() not in d.body for d in receiver.deliveries)
+
+
+def test_two_daemons_on_postgresql_send_each_event_once(
+    sandbox_factory: Callable[..., Sandbox], pg_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Duplicates are allowed (at least once) but avoided: leased rows, SKIP LOCKED."""
+    receiver.fail_first = False
+    sb = sandbox_factory("--call-seconds", "0.2-0.5", "--seed", "5")
+    rows = [
+        {"Phone": f"+9198{i:08d}", "Name": f"N {i}", "sandbox_outcome": "completed"}
+        for i in range(30)
+    ]
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows)
+    hook = ("--webhook-url", receiver.url, "--webhook-secret", SECRET)
+    create_campaign(pg_url, csv_path, *ALL_DAY, *hook)
+    env = {"VAANI_WEBHOOK_SECRET": SECRET}
+    args = ("run", "--until-done", *_daemon_args(sb))
+    procs = [start_cli(*args, db_url=pg_url, env=env, log=tmp_path / f"d{i}.log") for i in range(2)]
+    for i, p in enumerate(procs):
+        assert p.wait(timeout=150) == 0, (tmp_path / f"d{i}.log").read_text()
+    sent = Counter(d.event_id for d in receiver.deliveries)
+    assert len(sent) == 31  # 30 contact.finished + campaign.completed
+    assert set(sent.values()) == {1}
+
+
+def test_without_the_secret_events_wait_then_go_with_the_config_file_secret(
+    sandbox_factory: Callable[..., Sandbox], sqlite_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.fail_first = False
+    sb = sandbox_factory("--call-seconds", "0.2-0.4")
+    rows = [
+        {"Phone": f"+9198{i:08d}", "Name": f"N {i}", "sandbox_outcome": "completed"}
+        for i in range(3)
+    ]
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows)
+    bad = run_cli(
+        "campaign", "create", "x", "--csv", str(csv_path), "--agent-id", "a",
+        "--webhook-url", receiver.url, db_url=sqlite_url,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("Error: --webhook-secret:")
+    hook = ("--webhook-url", receiver.url, "--webhook-secret", SECRET)
+    cid = create_campaign(sqlite_url, csv_path, *ALL_DAY, *hook)
+
+    first = run_cli("run", "--until-done", *_daemon_args(sb), db_url=sqlite_url, timeout=120)
+    assert first.returncode == 0, first.stderr
+    held = [line for line in first.stderr.splitlines() if "webhook events waiting" in line]
+    assert len(held) == 1 and "VAANI_WEBHOOK_SECRET" in held[0]
+    assert receiver.deliveries == []
+    show = run_cli("campaign", "show", str(cid), "--json", db_url=sqlite_url)
+    out = json.loads(show.stdout)["outbox"]
+    assert (out["pending"], out["delivered"], out["dead"]) == (4, 0, 0)  # 3 contacts + completed
+
+    config = tmp_path / "vaani-campaigns.toml"
+    config.write_text(f'[run]\nwebhook-secret = "{SECRET}"\n')
+    again = run_cli(
+        "--config", str(config), "run", "--until-done", *_daemon_args(sb), db_url=sqlite_url
+    )
+    assert again.returncode == 0, again.stderr
+    assert len(receiver.accepted()) == 4
+    assert SECRET not in first.stderr + again.stderr
