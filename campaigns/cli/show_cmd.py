@@ -61,13 +61,13 @@ def render(stats: CampaignStats, console: Console) -> None:
         f"time to finish at this rate: {eta}"
     )
     if stats.outbox is not None:
-        o = stats.outbox
+        box = stats.outbox
         line = (
-            f"events to {stats.webhook_url}: {o.pending} waiting, {o.delivered} delivered, "
-            f"{o.dead} dead"
+            f"events to {stats.webhook_url}: {box.pending} waiting, {box.delivered} delivered, "
+            f"{box.dead} dead"
         )
-        if o.last_dead_event_id:
-            line += f" (newest dead: {o.last_dead_event_id}: {o.last_dead_error or '?'})"
+        if box.last_dead_event_id:
+            line += f" (newest dead: {box.last_dead_event_id}: {box.last_dead_error or '?'})"
         console.print(line, markup=False)
     st = stats.settings
     console.print(
