@@ -218,16 +218,24 @@ def claim_due(
     """Lease up to ``limit`` due events of campaigns signed with ``fingerprint``: each the
     oldest undelivered event of its contact (or of its campaign), not leased by anyone."""
     o, earlier = _outbox.c, aliased(OutboxEvent)
-    head = ~(
-        select(earlier.id)
-        .where(
-            earlier.campaign_id == o.campaign_id,
-            earlier.contact_id.is_not_distinct_from(o.contact_id),
-            earlier.id < o.id,
-            earlier.delivered_at.is_(None),
-            earlier.dead_at.is_(None),
+
+    def none_before(same_key: Any) -> Any:
+        return ~(
+            select(earlier.id)
+            .where(
+                earlier.campaign_id == o.campaign_id,
+                same_key,
+                earlier.id < o.id,
+                earlier.delivered_at.is_(None),
+                earlier.dead_at.is_(None),
+            )
+            .exists()
         )
-        .exists()
+
+    # two plain equalities (not IS NOT DISTINCT FROM) so both use ix_outbox_order
+    head = or_(
+        and_(o.contact_id.is_not(None), none_before(earlier.contact_id == o.contact_id)),
+        and_(o.contact_id.is_(None), none_before(earlier.contact_id.is_(None))),
     )
     stmt = (
         select(o.id)
