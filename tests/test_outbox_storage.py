@@ -22,6 +22,7 @@ from storage.models import Contact, OutboxEvent, utcnow
 from storage.outcomes import CallResult, ContactMove
 from storage.states import ContactState, Outcome
 from tests.factories import accept, indian_numbers, make_campaign, make_contacts
+from tests.test_report_builder import in_process_cli
 
 FP = fingerprint("s3cret-webhook")
 HOOK = {"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret_fp": FP}
@@ -243,3 +244,37 @@ def test_events_of_another_secret_are_held_not_claimed(engine: Engine) -> None:
     assert outbox.held_campaigns(engine, FP) == []
     assert outbox.pending_count(engine, FP) == 1
     assert _claim(engine, now + timedelta(seconds=1)) != []
+
+
+def test_campaign_show_counts_events_and_names_the_newest_dead_one(
+    sqlite_url: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    engine = make_engine(sqlite_url)
+    hook = {**HOOK, "webhook_url": "https://crm.example.com/hook?token=tok-9f8e7d"}
+    cid = make_campaign(engine, **hook)
+    make_contacts(engine, cid, indian_numbers(2))
+    campaigns_repo.cancel_campaign(engine, cid)
+    first, second = events(engine)
+    outbox.mark_delivered(engine, first.id, now=utcnow())
+    outbox.mark_failed(engine, second.id, now=utcnow(), error="HTTP 410", retry_at=None)
+    plain = make_campaign(engine)
+    engine.dispose()
+    cli = in_process_cli(request, monkeypatch)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli("--db", sqlite_url, "campaign", "show", str(cid)) == 0
+    text = capsys.readouterr().out
+    assert (
+        f"events to https://crm.example.com/hook: 0 waiting, 1 delivered, 1 dead "
+        f"(newest dead: {second.event_id}: HTTP 410)"
+    ) in text
+    assert "tok-9f8e7d" not in text  # a token in the URL's query is not shown
+    assert cli("--db", sqlite_url, "campaign", "show", str(cid), "--json") == 0
+    data = json.loads(capsys.readouterr().out)["outbox"]
+    assert (data["pending"], data["delivered"], data["dead"]) == (0, 1, 1)
+    assert data["last_dead_error"] == "HTTP 410" and data["last_dead_at"].endswith("Z")
+    assert cli("--db", sqlite_url, "campaign", "show", str(plain), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["outbox"] is None
