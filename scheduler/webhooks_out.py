@@ -119,20 +119,23 @@ class WebhookSender:
         return await dbexec.run(outbox.pending_count, self.engine, fp) == 0
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
+        """Deliver until cancelled; then give back this daemon's leases."""
         s = self.settings
         client = make_http_client(
             "", timeout=s.timeout, transport=self._transport, max_connections=s.batch
         )
-        async with client:
-            while True:
-                try:
-                    sent = await self.deliver_once(client)
-                except Exception:
-                    log.exception("webhook delivery failed", extra={"event": "webhook_error"})
-                    sent = 0
-                if not sent:
-                    await asyncio.sleep(s.idle)
+        try:
+            async with client:
+                while True:
+                    try:
+                        sent = await self.deliver_once(client)
+                    except Exception:
+                        log.exception("webhook delivery failed", extra={"event": "webhook_error"})
+                        sent = 0
+                    if not sent:
+                        await asyncio.sleep(s.idle)
+        finally:  # stopped (cancelled): leased events go back now, not when leases run out
+            await dbexec.run(outbox.release_leases, self.engine, self.daemon_id)
 
     async def deliver_once(self, client: httpx.AsyncClient) -> int:
         """Lease and send one batch; the number of events sent (0: nothing was due)."""

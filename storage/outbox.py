@@ -320,6 +320,20 @@ def mark_failed(
         conn.execute(update(_outbox).where(_outbox.c.id == event_id, _undelivered).values(values))
 
 
+def release_leases(engine: Engine, daemon_id: str) -> int:
+    """A daemon stopping gives back the events it leased but did not finish (sent again by
+    whoever claims them next: at least once). Returns how many."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                update(_outbox)
+                .where(_outbox.c.claimed_by == daemon_id, _undelivered)
+                .values(claimed_by=None, lease_until=None)
+            ).rowcount
+            or 0
+        )
+
+
 def pending_count(engine: Engine, fingerprint: str | None) -> int:
     """Undelivered events this daemon could deliver (campaigns signed with ``fingerprint``)."""
     if fingerprint is None:

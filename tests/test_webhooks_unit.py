@@ -31,6 +31,7 @@ from scheduler.webhooks_out import WebhookSender, WebhookSettings, backoff
 from storage import campaigns_repo, outbox
 from storage.engine import Engine, make_engine
 from storage.migrate import upgrade
+from storage.models import utcnow
 from tests.factories import indian_numbers, make_campaign, make_contacts
 
 SECRET = "whsec-unit-7d1f"
@@ -198,3 +199,48 @@ def test_sender_without_the_secret_holds_events_and_warns_once(
     assert len(held) == 1 and "VAANI_WEBHOOK_SECRET" in held[0].getMessage()
     assert "not-the-one" not in caplog.text
     assert outbox.outbox_counts(engine, cid).pending == 2
+
+
+def test_a_stopped_sender_gives_its_leases_back(tmp_path: Path) -> None:
+    """Cancelled mid-POST (the daemon's shutdown), the sender releases the events it leased
+    so that the next daemon sends them at once rather than when the lease runs out."""
+    engine, cid = _setup(tmp_path, 2)
+
+    async def go() -> None:
+        started = asyncio.Event()
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            started.set()
+            await asyncio.sleep(3600)  # a receiver that never answers
+            raise AssertionError("unreachable")
+
+        settings = WebhookSettings(secret=SECRET)
+        sender = WebhookSender(
+            engine, settings, daemon_id="d1", transport=httpx.MockTransport(handle)
+        )
+        task = asyncio.create_task(sender.run())
+        await asyncio.wait_for(started.wait(), 10)
+        leased = await dbexec.run(
+            outbox.claim_due,
+            engine,
+            fingerprint=fingerprint(SECRET),
+            daemon_id="d2",
+            now=utcnow(),
+            lease=timedelta(seconds=30),
+        )
+        assert leased == []  # d1 holds them while its POSTs are in flight
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(go())
+    finally:
+        dbexec.shutdown()
+    again = outbox.claim_due(
+        engine,
+        fingerprint=fingerprint(SECRET),
+        daemon_id="d2",
+        now=utcnow(),
+        lease=timedelta(seconds=30),
+    )
+    assert len(again) == 2 and outbox.outbox_counts(engine, cid).pending == 2
