@@ -108,8 +108,9 @@ def test_create_checks_the_webhook_options_and_stores_a_fingerprint_only() -> No
     base = {"name": "n", "agent_id": "a"}
     with pytest.raises(UserError, match="--webhook-secret"):
         check_campaign(CampaignSpec(**base, webhook_url="https://crm.example.com/h"))
-    with pytest.raises(UserError, match="--webhook-url: not an http"):
-        check_campaign(CampaignSpec(**base, webhook_url="ftp://x/y", webhook_secret="s"))
+    for bad in ("ftp://x/y", "crm.example.com/h", "http://h:99999/x", "https:///path"):
+        with pytest.raises(UserError, match="--webhook-url: expected an http"):
+            check_campaign(CampaignSpec(**base, webhook_url=bad, webhook_secret="s"))
     new = check_campaign(
         CampaignSpec(**base, webhook_url="https://crm.example.com/h", webhook_secret=SECRET)
     )

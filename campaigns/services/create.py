@@ -33,7 +33,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
-from campaigns.webhooks import SECRET_ENV, display_url, fingerprint
+from campaigns.webhooks import SECRET_ENV, fingerprint
 from storage.engine import Engine
 from storage.imports import NewCampaign
 from storage.states import CampaignStatus
@@ -132,15 +132,23 @@ def _webhook(url: str | None, secret: str | None) -> tuple[str | None, str | Non
         if secret:
             raise UserError("--webhook-secret: give --webhook-url too (where to send events)")
         return None, None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--webhook-url: not an http(s) URL: {display_url(url)!r}")
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0-65535
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(
+            "--webhook-url: expected an http:// or https:// URL with a host (and a valid "
+            "port, if any), e.g. https://crm.example.com/hooks/vaani"
+        )
     if not secret:
         raise UserError(
             "--webhook-secret: events are signed; give the secret your receiver checks "
             f"(the daemon needs the same one: {SECRET_ENV} or run --webhook-secret)"
         )
-    return url, fingerprint(secret)
+    return url.strip(), fingerprint(secret)
 
 
 def _retry_delay(value: str, minimum: timedelta) -> timedelta:
