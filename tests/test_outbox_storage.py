@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from campaigns.dialing import OutcomeRules
 from campaigns.webhooks import fingerprint
-from storage import campaigns_repo, claims, outbox, settle
+from storage import campaigns_repo, claims, outbox, progress, settle, suppressions
 from storage import outcomes as stored
 from storage.campaigns_repo import CampaignRecord
 from storage.claims import Decision
@@ -278,3 +278,17 @@ def test_campaign_show_counts_events_and_names_the_newest_dead_one(
     assert data["last_dead_error"] == "HTTP 410" and data["last_dead_at"].endswith("Z")
     assert cli("--db", sqlite_url, "campaign", "show", str(plain), "--json") == 0
     assert json.loads(capsys.readouterr().out)["outbox"] is None
+
+
+def test_dnc_added_mid_campaign_and_campaign_end_write_events(engine: Engine) -> None:
+    now = utcnow()
+    cid = make_campaign(engine, end_at=now + timedelta(hours=1), **HOOK)
+    phones = indian_numbers(3)
+    make_contacts(engine, cid, phones)
+    change = suppressions.add_to_list(engine, [phones[0]], reason="asked", source="cli")
+    assert change.suppressed_contacts == 1
+    progress.close_ended_campaigns(engine, now + timedelta(hours=2))  # past its end
+    rows = events(engine)
+    got = [(body(r)["data"]["contact"]["phone_e164"], body(r)["data"]["state"]) for r in rows[:3]]
+    assert got == [(phones[0], "suppressed"), (phones[1], "expired"), (phones[2], "expired")]
+    assert [r.event for r in rows[3:]] == ["campaign.completed"]
