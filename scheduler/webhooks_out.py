@@ -1,4 +1,4 @@
-"""Delivering the outbox (``storage/outbox.py``) to the user's CRM: the daemon's webhook task.
+"""Delivering the outbox (``storage/outbox_delivery.py``) to the user's CRM: the daemon's webhook task.
 
 One asyncio task per daemon loops: lease the due events (the oldest undelivered one of each
 contact, so delivery stays in order per contact), POST each with its signature headers
@@ -34,7 +34,7 @@ import httpx
 from campaigns.webhooks import SECRET_ENV, display_url, fingerprint, headers
 from scheduler import dbexec
 from scheduler.providers.http import make_http_client
-from storage import outbox
+from storage import outbox_delivery
 from storage.engine import Engine
 from storage.models import utcnow
 
@@ -79,14 +79,14 @@ def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None
 
 
 def next_try(
-    delivery: outbox.Delivery, status: int | None, now: datetime, settings: WebhookSettings
+    event: outbox_delivery.Delivery, status: int | None, now: datetime, settings: WebhookSettings
 ) -> datetime | None:
-    """When to try ``delivery`` again after a failure (None: dead)."""
+    """When to try ``event`` again after a failure (None: dead)."""
     if status == 410:
         return None
-    wait = backoff(delivery.attempts + 1, base=settings.backoff_base, cap=settings.backoff_cap)
+    wait = backoff(event.attempts + 1, base=settings.backoff_base, cap=settings.backoff_cap)
     at = now + timedelta(seconds=wait)
-    if at - delivery.created_at > settings.give_up_after:
+    if at - event.created_at > settings.give_up_after:
         return None
     return at
 
@@ -116,7 +116,7 @@ class WebhookSender:
         said (once per campaign) before ``--until-done`` leaves them in the outbox."""
         await self._warn_held()
         fp = self.settings.fingerprint
-        return await dbexec.run(outbox.pending_count, self.engine, fp) == 0
+        return await dbexec.run(outbox_delivery.pending_count, self.engine, fp) == 0
 
     async def run(self) -> None:
         """Deliver until cancelled; then give back this daemon's leases."""
@@ -135,7 +135,7 @@ class WebhookSender:
                     if not sent:
                         await asyncio.sleep(s.idle)
         finally:  # stopped (cancelled): leased events go back now, not when leases run out
-            await dbexec.run(outbox.release_leases, self.engine, self.daemon_id)
+            await dbexec.run(outbox_delivery.release_leases, self.engine, self.daemon_id)
 
     async def deliver_once(self, client: httpx.AsyncClient) -> int:
         """Lease and send one batch; the number of events sent (0: nothing was due)."""
@@ -148,7 +148,7 @@ class WebhookSender:
         if fp is None:
             return 0
         batch = await dbexec.run(
-            outbox.claim_due,
+            outbox_delivery.claim_due,
             self.engine,
             fingerprint=fp,
             daemon_id=self.daemon_id,
@@ -159,7 +159,7 @@ class WebhookSender:
         await asyncio.gather(*(self._send(client, d) for d in batch))
         return len(batch)
 
-    async def _send(self, client: httpx.AsyncClient, d: outbox.Delivery) -> None:
+    async def _send(self, client: httpx.AsyncClient, d: outbox_delivery.Delivery) -> None:
         assert self.settings.secret is not None
         body = d.payload.encode()
         status: int | None = None
@@ -173,11 +173,11 @@ class WebhookSender:
             error = f"{type(exc).__name__} sending to {display_url(d.url)}"
         now = self.clock()
         if error is None:
-            await dbexec.run(outbox.mark_delivered, self.engine, d.id, now=now)
+            await dbexec.run(outbox_delivery.mark_delivered, self.engine, d.id, now=now)
             return
         retry_at = next_try(d, status, now, self.settings)
         await dbexec.run(
-            outbox.mark_failed, self.engine, d.id, now=now, error=error, retry_at=retry_at
+            outbox_delivery.mark_failed, self.engine, d.id, now=now, error=error, retry_at=retry_at
         )
         log.log(
             logging.WARNING if retry_at is None else logging.INFO,
@@ -191,7 +191,9 @@ class WebhookSender:
         )
 
     async def _warn_held(self) -> None:
-        held = await dbexec.run(outbox.held_campaigns, self.engine, self.settings.fingerprint)
+        held = await dbexec.run(
+            outbox_delivery.held_campaigns, self.engine, self.settings.fingerprint
+        )
         for cid in held:
             if cid in self._warned:
                 continue

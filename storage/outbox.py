@@ -7,11 +7,8 @@ rolled back. The writers here take the caller's ``Connection``; they do nothing 
 campaign without a ``webhook_url``. The row holds the exact body that is sent and signed,
 so every retry sends the same bytes under the same ``event_id``.
 
-Delivery (``scheduler/webhooks_out.py``) claims due rows with :func:`claim_due`: only the
-oldest undelivered event of each contact (of each campaign, for campaign events) is ever
-due, which keeps delivery in order per contact; a lease (``claimed_by``, ``lease_until``)
-and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL keep two daemons from sending the same row.
-Only campaigns whose ``webhook_secret_fp`` matches the daemon's secret are claimed.
+Delivery is :mod:`storage.outbox_delivery`; :func:`outbox_counts` (waiting, delivered, dead)
+is here, for ``campaign show`` and the console.
 """
 
 from __future__ import annotations
@@ -20,28 +17,17 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    Update,
-    and_,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Engine, Table, Update, and_, func, insert, select
 
 from storage.models import Attempt, Campaign, Contact, OutboxEvent
 from storage.states import AttemptState
 
-_outbox = cast(Table, OutboxEvent.__table__)
+OUTBOX = cast(Table, OutboxEvent.__table__)
+#: Events neither delivered nor dead (yet).
+UNDELIVERED = and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.dead_at.is_(None))
 _CHUNK = 500
 
 CONTACT_FINISHED = "contact.finished"
@@ -114,7 +100,7 @@ def contacts_finished(
                 data = {**_contact_data(c), **calls.get(cid, _NO_CALL)}
                 rows.append(_row(campaign_id, cid, CONTACT_FINISHED, data, now))
     if rows:
-        conn.execute(insert(_outbox), rows)
+        conn.execute(insert(OUTBOX), rows)
     return len(rows)
 
 
@@ -173,7 +159,7 @@ def contact_opted_out(
     c = conn.execute(_CONTACT_FIELDS.where(Contact.id == contact_id)).first()
     if c is not None:
         data = {**_contact_data(c), "entity": entity}
-        conn.execute(insert(_outbox), [_row(campaign_id, contact_id, CONTACT_OPTED_OUT, data, now)])
+        conn.execute(insert(OUTBOX), [_row(campaign_id, contact_id, CONTACT_OPTED_OUT, data, now)])
 
 
 def campaign_event(
@@ -182,190 +168,7 @@ def campaign_event(
     """A campaign event (``campaign.completed``, ``campaign.paused``), when it sends events."""
     if enabled(conn, campaign_id):
         row = _row(campaign_id, None, event, {"campaign_id": campaign_id, **data}, now)
-        conn.execute(insert(_outbox), [row])
-
-
-# --------------------------------------------------------------------------- delivery
-
-
-@dataclass(frozen=True, kw_only=True)
-class Delivery:
-    """A claimed event, ready to POST: ``payload`` is the exact body to send and sign."""
-
-    id: int
-    event_id: str
-    event: str
-    campaign_id: int
-    contact_id: int | None
-    url: str
-    payload: str
-    attempts: int
-    created_at: datetime
-
-
-_undelivered = and_(_outbox.c.delivered_at.is_(None), _outbox.c.dead_at.is_(None))
-
-
-def claim_due(
-    engine: Engine,
-    *,
-    fingerprint: str,
-    daemon_id: str,
-    now: datetime,
-    lease: timedelta,
-    limit: int = 20,
-) -> list[Delivery]:
-    """Lease up to ``limit`` due events of campaigns signed with ``fingerprint``: each the
-    oldest undelivered event of its contact (or of its campaign), not leased by anyone."""
-    o, earlier = _outbox.c, aliased(OutboxEvent)
-
-    def none_before(same_key: Any) -> Any:
-        return ~(
-            select(earlier.id)
-            .where(
-                earlier.campaign_id == o.campaign_id,
-                same_key,
-                earlier.id < o.id,
-                earlier.delivered_at.is_(None),
-                earlier.dead_at.is_(None),
-            )
-            .exists()
-        )
-
-    # two plain equalities (not IS NOT DISTINCT FROM) so both use ix_outbox_order
-    head = or_(
-        and_(o.contact_id.is_not(None), none_before(earlier.contact_id == o.contact_id)),
-        and_(o.contact_id.is_(None), none_before(earlier.contact_id.is_(None))),
-    )
-    stmt = (
-        select(o.id)
-        .join(Campaign, Campaign.id == o.campaign_id)
-        .where(
-            _undelivered,
-            o.next_attempt_at <= now,
-            or_(o.lease_until.is_(None), o.lease_until < now),
-            Campaign.webhook_secret_fp == fingerprint,
-            Campaign.webhook_url.is_not(None),
-            head,
-        )
-        .order_by(o.next_attempt_at, o.id)
-        .limit(limit)
-    )
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=_outbox, skip_locked=True)
-        ids = list(conn.execute(stmt).scalars())
-        if not ids:
-            return []
-        conn.execute(
-            update(_outbox)
-            .where(o.id.in_(ids))
-            .values(claimed_by=daemon_id, lease_until=now + lease)
-        )
-        rows = conn.execute(
-            select(o.id, o.event_id, o.event, o.campaign_id, o.contact_id, o.payload,
-                   o.attempts, o.created_at, Campaign.webhook_url)
-            .join(Campaign, Campaign.id == o.campaign_id)
-            .where(o.id.in_(ids))
-            .order_by(o.id)
-        ).all()  # fmt: skip
-    return [
-        Delivery(
-            id=r.id,
-            event_id=r.event_id,
-            event=r.event,
-            campaign_id=r.campaign_id,
-            contact_id=r.contact_id,
-            url=r.webhook_url,
-            payload=r.payload,
-            attempts=r.attempts,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
-
-
-def mark_delivered(engine: Engine, event_id: int, *, now: datetime) -> None:
-    """The receiver answered 2xx."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(_outbox)
-            .where(_outbox.c.id == event_id, _undelivered)
-            .values(
-                delivered_at=now,
-                attempts=_outbox.c.attempts + 1,
-                claimed_by=None,
-                lease_until=None,
-                last_error=None,
-            )
-        )
-
-
-def mark_failed(
-    engine: Engine, event_id: int, *, now: datetime, error: str, retry_at: datetime | None
-) -> None:
-    """A delivery failed with ``error`` (short, no secret): due again at ``retry_at``, or
-    dead (None: given up, or the receiver said 410 Gone)."""
-    values: dict[str, Any] = {
-        "attempts": _outbox.c.attempts + 1,
-        "claimed_by": None,
-        "lease_until": None,
-        "last_error": error[:300],
-    }
-    if retry_at is None:
-        values["dead_at"] = now
-    else:
-        values["next_attempt_at"] = retry_at
-    with engine.begin() as conn:
-        conn.execute(update(_outbox).where(_outbox.c.id == event_id, _undelivered).values(values))
-
-
-def release_leases(engine: Engine, daemon_id: str) -> int:
-    """A daemon stopping gives back the events it leased but did not finish (sent again by
-    whoever claims them next: at least once). Returns how many."""
-    with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(_outbox)
-                .where(_outbox.c.claimed_by == daemon_id, _undelivered)
-                .values(claimed_by=None, lease_until=None)
-            ).rowcount
-            or 0
-        )
-
-
-def pending_count(engine: Engine, fingerprint: str | None) -> int:
-    """Undelivered events this daemon could deliver (campaigns signed with ``fingerprint``)."""
-    if fingerprint is None:
-        return 0
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(_outbox)
-                .join(Campaign, Campaign.id == _outbox.c.campaign_id)
-                .where(_undelivered, Campaign.webhook_secret_fp == fingerprint)
-            ).scalar_one()
-        )
-
-
-def held_campaigns(engine: Engine, fingerprint: str | None) -> list[int]:
-    """Campaigns with undelivered events whose secret is not ``fingerprint``'s (held)."""
-    fp = Campaign.webhook_secret_fp
-    mismatch = true() if fingerprint is None else or_(fp.is_(None), fp != fingerprint)
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(Campaign.id)
-                .where(
-                    mismatch,
-                    select(_outbox.c.id)
-                    .where(_outbox.c.campaign_id == Campaign.id, _undelivered)
-                    .exists(),
-                )
-                .order_by(Campaign.id)
-            ).scalars()
-        )
+        conn.execute(insert(OUTBOX), [row])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,7 +186,7 @@ class OutboxCounts:
 
 def outbox_counts(engine: Engine, campaign_id: int) -> OutboxCounts:
     """The counts of :class:`OutboxCounts` for one campaign (zeros when it has none)."""
-    o = _outbox.c
+    o = OUTBOX.c
     with engine.connect() as conn:
         pending, delivered, dead = conn.execute(
             select(

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from campaigns.dialing import OutcomeRules
 from campaigns.webhooks import fingerprint
 from storage import campaigns_repo, claims, outbox, progress, settle, suppressions
+from storage import outbox_delivery as delivery
 from storage import outcomes as stored
 from storage.campaigns_repo import CampaignRecord
 from storage.claims import Decision
@@ -206,7 +207,7 @@ def test_rejected_call_and_dial_time_close_write_events(engine: Engine) -> None:
 
 
 def _claim(engine: Engine, now: datetime, fp: str = FP, daemon: str = "d1") -> list[int]:
-    got = outbox.claim_due(
+    got = delivery.claim_due(
         engine, fingerprint=fp, daemon_id=daemon, now=now, lease=timedelta(seconds=30)
     )
     return [d.id for d in got]
@@ -220,11 +221,11 @@ def test_claims_keep_order_per_contact_and_respect_leases(engine: Engine) -> Non
     first, second = (r.id for r in events(engine))
     assert _claim(engine, now) == [first]  # the second waits for the first
     assert _claim(engine, now, daemon="d2") == []  # leased by d1
-    outbox.mark_failed(engine, first, now=now, error="HTTP 500", retry_at=now)
+    delivery.mark_failed(engine, first, now=now, error="HTTP 500", retry_at=now)
     assert _claim(engine, now, daemon="d2") == [first]  # failed, due again: still first
-    outbox.mark_delivered(engine, first, now=now)
+    delivery.mark_delivered(engine, first, now=now)
     assert _claim(engine, now) == [second]
-    outbox.mark_failed(engine, second, now=now, error="HTTP 410", retry_at=None)
+    delivery.mark_failed(engine, second, now=now, error="HTTP 410", retry_at=None)
     assert _claim(engine, now + timedelta(hours=1)) == []
     counts = outbox.outbox_counts(engine, events(engine)[0].campaign_id)
     assert (counts.pending, counts.delivered, counts.dead) == (0, 1, 1)
@@ -238,11 +239,11 @@ def test_events_of_another_secret_are_held_not_claimed(engine: Engine) -> None:
     stored.apply_outcome(engine, aid, ANSWERED, now=now, rules=OutcomeRules())
     other = fingerprint("another secret")
     assert _claim(engine, now, fp=other) == []
-    assert outbox.pending_count(engine, other) == 0
-    assert outbox.held_campaigns(engine, other) == [cid]
-    assert outbox.held_campaigns(engine, None) == [cid]  # no secret at all
-    assert outbox.held_campaigns(engine, FP) == []
-    assert outbox.pending_count(engine, FP) == 1
+    assert delivery.pending_count(engine, other) == 0
+    assert delivery.held_campaigns(engine, other) == [cid]
+    assert delivery.held_campaigns(engine, None) == [cid]  # no secret at all
+    assert delivery.held_campaigns(engine, FP) == []
+    assert delivery.pending_count(engine, FP) == 1
     assert _claim(engine, now + timedelta(seconds=1)) != []
 
 
@@ -258,8 +259,8 @@ def test_campaign_show_counts_events_and_names_the_newest_dead_one(
     make_contacts(engine, cid, indian_numbers(2))
     campaigns_repo.cancel_campaign(engine, cid)
     first, second = events(engine)
-    outbox.mark_delivered(engine, first.id, now=utcnow())
-    outbox.mark_failed(engine, second.id, now=utcnow(), error="HTTP 410", retry_at=None)
+    delivery.mark_delivered(engine, first.id, now=utcnow())
+    delivery.mark_failed(engine, second.id, now=utcnow(), error="HTTP 410", retry_at=None)
     plain = make_campaign(engine)
     engine.dispose()
     cli = in_process_cli(request, monkeypatch)

@@ -29,6 +29,7 @@ from campaigns.webhooks import (
 from scheduler import dbexec
 from scheduler.webhooks_out import WebhookSender, WebhookSettings, backoff
 from storage import campaigns_repo, outbox
+from storage import outbox_delivery as delivery
 from storage.engine import Engine, make_engine
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -222,7 +223,7 @@ def test_a_stopped_sender_gives_its_leases_back(tmp_path: Path) -> None:
         task = asyncio.create_task(sender.run())
         await asyncio.wait_for(started.wait(), 10)
         leased = await dbexec.run(
-            outbox.claim_due,
+            delivery.claim_due,
             engine,
             fingerprint=fingerprint(SECRET),
             daemon_id="d2",
@@ -237,7 +238,7 @@ def test_a_stopped_sender_gives_its_leases_back(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         dbexec.shutdown()
-    again = outbox.claim_due(
+    again = delivery.claim_due(
         engine,
         fingerprint=fingerprint(SECRET),
         daemon_id="d2",
