@@ -19,6 +19,8 @@ Definitions (also in ``campaign show --help``):
 * ``placed_last_10min`` and ``eta_s``: calls accepted in the last 10 minutes, and the time to
   dial the contacts still waiting (pending, retry_wait, dialing) at that rate; 0 when none is
   waiting, ``None`` when some are waiting but nothing was placed in the last 10 minutes.
+* ``outbox`` (campaigns with a webhook only): events waiting to be delivered, delivered, and
+  dead (given up after the retries), with the newest dead event's id and error.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from campaigns.webhooks import display_url
 from storage.campaigns_repo import CampaignRecord
 from storage.engine import Engine
 from storage.errors import NotFound
 from storage.models import utcnow
+from storage.outbox import OutboxCounts, outbox_counts
 from storage.states import ContactState, Outcome
 from storage.stats import campaign_aggregates
 
@@ -64,6 +68,8 @@ class CampaignStats:
     waiting: int
     eta_s: float | None
     as_of: datetime
+    webhook_url: str | None = None  # as shown: no query string (it may hold a token)
+    outbox: OutboxCounts | None = None  # events out, for a campaign with a webhook
 
     @property
     def finished(self) -> int:
@@ -78,6 +84,8 @@ class CampaignStats:
         d["as_of"] = _iso(self.as_of)
         d["finished"] = self.finished
         d["attempts_histogram"] = {str(k): v for k, v in self.attempts_histogram.items()}
+        if self.outbox is not None:
+            d["outbox"]["last_dead_at"] = _iso(self.outbox.last_dead_at)
         d["settings"] = {
             k: _iso(v) if isinstance(v, datetime) else v for k, v in self.settings.items()
         }
@@ -165,4 +173,6 @@ def campaign_stats(
         waiting=waiting,
         eta_s=eta,
         as_of=now,
+        webhook_url=display_url(c.webhook_url) if c.webhook_url else None,
+        outbox=outbox_counts(engine, campaign_id) if c.webhook_url else None,
     )

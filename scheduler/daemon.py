@@ -54,6 +54,7 @@ from scheduler.providers import CallProvider
 from scheduler.ratelimit import RateLimiter
 from scheduler.reachability import Reachability
 from scheduler.retry import RetryPolicy
+from scheduler.webhooks_out import WebhookSender, WebhookSettings
 from storage import campaigns_repo, daemons, progress
 from storage.attempts import reconcile_stale_claims
 from storage.claims import DialJob
@@ -90,6 +91,7 @@ class DaemonSettings:
     not_sent_backoff: timedelta = timedelta(seconds=10)  # a contact whose request never left
     unreachable_warn_every: float = 30.0  # repeat "cannot reach ..." at most this often
     unreachable_exit_after: float = 30.0  # --until-done: exit 3 after this long unreachable
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)  # events out
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -162,6 +164,7 @@ class Daemon:
         self._fatal_now = False  # the poller cannot read outcomes either: do not wait for them
         self._db_watch = DatabaseFileWatch(None)
         self._db_lost = False
+        self.webhooks: WebhookSender | None = None
 
     # ----------------------------------------------------------------- life cycle
 
@@ -216,9 +219,17 @@ class Daemon:
                 next_run_time=now,
             )
         sched.start()
+        # events out to the user's CRM: one task, cancelled at shutdown (a POST cut short
+        # is sent again, same event id, once its lease runs out: at least once)
+        self.webhooks = WebhookSender(
+            self.engine, s.webhooks, daemon_id=self.daemon_id, clock=self.clock
+        )
+        webhook_task = loop.create_task(self.webhooks.run(), name="webhooks")
         try:
             await self.stop_event.wait()
         finally:
+            webhook_task.cancel()
+            await asyncio.gather(webhook_task, return_exceptions=True)
             sched.pause()
             sched.shutdown(wait=False)
             for sig in signals:
@@ -366,9 +377,16 @@ class Daemon:
             self.reach.warn_every = math.inf  # said once; the drain that follows stays quiet
             self.exit_code = EXIT_SERVICE
             self.stop_event.set()
-        elif s.until_done and not state.work_left:
+        elif s.until_done and not state.work_left and await self._outbox_drained():
             log.info("no campaign has work left", extra={"event": "until_done"})
             self.stop_event.set()
+
+    async def _outbox_drained(self) -> bool:
+        """--until-done also waits for the events out (delivered or dead-lettered), after
+        completing the campaigns finished since this tick's check (so that their
+        ``campaign.completed`` goes out too)."""
+        await dbexec.run(progress.close_ended_campaigns, self.engine, self.clock())
+        return self.webhooks is None or await self.webhooks.drained()
 
     # ----------------------------------------------------------------- account errors
 

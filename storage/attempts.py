@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, exists, false, or_, select, true, update
 from sqlalchemy.orm import aliased
 
+from storage import outbox
 from storage.errors import IntegrityConflict
 from storage.models import Attempt, Campaign, Contact
 from storage.states import AttemptState, ContactState
@@ -166,7 +167,7 @@ def mark_not_placed(
             select(Campaign.status).where(Campaign.id == campaign_id)
         ).scalar_one_or_none()
         cancelled = cancel_if(status)
-        conn.execute(
+        moved = conn.execute(
             update(Contact)
             .where(
                 Contact.id == contact_id,
@@ -178,12 +179,14 @@ def mark_not_placed(
                 next_attempt_at=None if cancelled else now,
                 updated_at=now,
             )
-        )
+        ).rowcount
         conn.execute(
             update(Contact)
             .where(Contact.id == contact_id, Contact.attempts > 0)
             .values(attempts=Contact.attempts - 1)
         )
+        if cancelled and moved:  # its contact.finished, in this same transaction
+            outbox.contacts_finished(conn, campaign_id, [contact_id], now=now)
         return True
 
 

@@ -15,7 +15,10 @@ contacts still waiting (``pending``, ``retry_wait``) ``cancelled`` with a reason
 transaction, and leave in-flight ones (``dialing``, ``awaiting_outcome``) to finish: their
 outcomes are still collected. A claim racing with a stop either committed first (its contacts
 are then ``dialing`` and not touched) or sees the campaign no longer running. ``resume`` only
-flips the status: it never resets a contact, so nobody is re-dialled because of it.
+flips the status: it never resets a contact, so nobody is re-dialled because of it. For a
+campaign with a webhook, the events a step causes (``campaign.paused``, ``campaign.completed``,
+``contact.finished`` of each contact cancelled) are written in the step's own transaction
+(:mod:`storage.outbox`).
 
 Reads return :class:`CampaignRecord`, a frozen value object, never an ORM row, so nothing lazy
 crosses into async code. Unknown ids raise :class:`~storage.errors.NotFound`, forbidden steps
@@ -31,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from storage import outbox
 from storage.errors import InvalidTransition, NotFound
 from storage.models import Campaign, Contact, utcnow
 from storage.states import (
@@ -77,6 +81,8 @@ class CampaignRecord:
     name_column: str | None
     source_file: str | None
     import_stats: dict[str, int]
+    webhook_url: str | None = None
+    webhook_secret_fp: str | None = None  # a fingerprint only: the secret is never stored
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:
@@ -252,18 +258,44 @@ def _transition(
         cancelled = 0
         if action in ("stop", "cancel"):
             why = f"campaign {step.past}" + (f": {reason}" if reason else "")
-            cancelled = conn.execute(
+            cancelled = outbox.update_contacts(
+                conn,
                 update(Contact)
                 .where(
                     Contact.campaign_id == campaign_id,
                     Contact.state.in_([s.value for s in CONTACT_DIALABLE]),
                 )
-                .values(state=ContactState.CANCELLED.value, reason=why, updated_at=now)
-            ).rowcount
+                .values(state=ContactState.CANCELLED.value, reason=why, updated_at=now),
+                campaign_id,
+                now=now,
+            )
+        _campaign_event(conn, before, action, reason, now)
         after = _load(conn, campaign_id)
     return TransitionResult(
         campaign=after, previous_status=before.status, contacts_cancelled=cancelled
     )
+
+
+def _campaign_event(
+    conn: Connection, before: CampaignRecord, action: str, reason: str | None, now: datetime
+) -> None:
+    """``campaign.completed`` / ``campaign.paused`` for the user's CRM, in the transition's
+    own transaction (only for a campaign with a webhook)."""
+    if not before.webhook_url or action not in ("complete", "pause"):
+        return
+    data: dict[str, Any] = {"name": before.name, "previous_status": before.status}
+    if action == "pause":
+        outbox.campaign_event(
+            conn, before.id, outbox.CAMPAIGN_PAUSED, data | {"reason": reason}, now=now
+        )
+        return
+    counts = conn.execute(
+        select(Contact.state, func.count())
+        .where(Contact.campaign_id == before.id)
+        .group_by(Contact.state)
+    ).all()
+    data["counts"] = {str(state): int(n) for state, n in counts}
+    outbox.campaign_event(conn, before.id, outbox.CAMPAIGN_COMPLETED, data, now=now)
 
 
 def _hint(action: str, step: _Step, status: str) -> str:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 
+from storage import outbox
 from storage.campaigns_repo import CampaignRecord
 from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
@@ -319,11 +320,13 @@ def _claim_campaign(
             )
             result.deferred += 1
         else:
-            conn.execute(
+            closed = conn.execute(
                 update(Contact)
                 .where(Contact.id == cand.contact_id, Contact.state == cand.state)
                 .values(state=decision.state, reason=decision.reason, updated_at=now)
-            )
+            ).rowcount
+            if closed and camp.webhook_url:  # its contact.finished, in this transaction
+                outbox.contacts_finished(conn, camp.id, [cand.contact_id], now=now, checked=True)
             key = decision.state or "closed"
             result.closed[key] = result.closed.get(key, 0) + 1
     if not to_dial:

@@ -68,6 +68,8 @@ class NewCampaign:
     phone_column: str | None = None
     name_column: str | None = None
     source_file: str | None = None
+    webhook_url: str | None = None
+    webhook_secret_fp: str | None = None  # "sha256:" + 12 hex; never the secret itself
 
 
 @dataclass(frozen=True, kw_only=True)

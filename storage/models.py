@@ -1,4 +1,5 @@
-"""The SQLAlchemy 2.0 schema: campaigns, contacts, attempts, the do-not-call list, daemons.
+"""The SQLAlchemy 2.0 schema: campaigns, contacts, attempts, the do-not-call list, daemons,
+the outbox of events for the user's CRM.
 
 Times are stored as naive UTC (``UTCDateTime`` converts on the way in and out) so that SQLite
 and PostgreSQL compare them the same way. Alembic migrations in ``storage/migrations`` create
@@ -115,6 +116,10 @@ class Campaign(Base):
     name_column: Mapped[str | None] = mapped_column(String(200))
     source_file: Mapped[str | None] = mapped_column(Text)
     import_stats: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # events out (storage/outbox.py): where to POST them, and the FINGERPRINT of the secret
+    # that signs them ("sha256:" + 12 hex); the secret itself is never stored
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret_fp: Mapped[str | None] = mapped_column(String(40))
 
 
 class Contact(Base):
@@ -200,6 +205,41 @@ class Attempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     details_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutboxEvent(Base):
+    """An event for the user's CRM, written in the transaction of the change that causes it
+    and delivered (at least once, in order per contact) by ``scheduler/webhooks_out.py``."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # "is an earlier event of this contact (NULL: of the campaign) still undelivered?"
+        Index("ix_outbox_order", "campaign_id", "contact_id", "id"),
+        # the delivery scan: undelivered events, soonest due first
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # NULL: an event of the campaign itself (completed, paused)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # stable across retries
+    payload: Mapped[str] = mapped_column(Text)  # the exact body sent (and signed)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))  # never holds a secret
 
 
 class Suppression(Base):

@@ -6,7 +6,8 @@ What the outcome means for the contact (done, re-dial when, exhausted, cancelled
 is a rule of the calling policy, not of storage: the caller passes an :class:`OutcomeRule`
 (``campaigns.dialing.OutcomeRules``), asked mid-transaction with the campaign as a
 :class:`~storage.campaigns_repo.CampaignRecord`. When the rule reports an opt-out, the number
-joins the global do-not-call list in the same transaction.
+joins the global do-not-call list in the same transaction, and so do the campaign's events
+out (``contact.finished``, ``contact.opted_out``: :mod:`storage.outbox`).
 
 Statements are built once: the poller applies thousands of outcomes and statement
 construction would cost more than the database work.
@@ -21,10 +22,10 @@ from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table, Text, bindparam, func, select, update
 
-from storage import suppressions
+from storage import outbox, suppressions
 from storage.campaigns_repo import CampaignRecord
 from storage.models import Attempt, Campaign, Contact
-from storage.states import AttemptState, ContactState, Outcome
+from storage.states import CONTACT_TERMINAL, AttemptState, ContactState, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +237,11 @@ def _apply(
             "now": now,
         },
     ).rowcount
+    if moved and campaign.webhook_url:  # events out, in this same transaction
+        if move.state in CONTACT_TERMINAL:
+            outbox.contacts_finished(conn, campaign_id, [contact_id], now=now, checked=True)
+        if move.opted_out is not None:
+            outbox.contact_opted_out(conn, campaign_id, contact_id, move.opted_out, now=now)
     return Applied(
         attempt_id=attempt_id,
         contact_id=contact_id,

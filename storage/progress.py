@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from storage import campaigns_repo
+from storage import campaigns_repo, outbox
 from storage.claims import live_attempts
 from storage.engine import reading
 from storage.errors import InvalidTransition, NotFound
@@ -68,7 +68,8 @@ def close_ended_campaigns(engine: Engine, now: datetime) -> list[int]:
         ).all()
         for cid, end_at in rows:
             if end_at is not None and end_at <= now:
-                conn.execute(
+                outbox.update_contacts(  # with their contact.finished events
+                    conn,
                     update(Contact)
                     .where(
                         Contact.campaign_id == cid,
@@ -78,7 +79,9 @@ def close_ended_campaigns(engine: Engine, now: datetime) -> list[int]:
                         state=ContactState.EXPIRED.value,
                         reason="the campaign ended before this contact could be reached",
                         updated_at=now,
-                    )
+                    ),
+                    cid,
+                    now=now,
                 )
             if not _has_contacts(conn, cid, OPEN_STATES):
                 finished.append(cid)

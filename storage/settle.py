@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Update, bindparam, delete, update
 
+from storage import outbox
 from storage.models import Attempt, Contact
-from storage.states import AttemptState, ContactState
+from storage.states import CONTACT_TERMINAL, AttemptState, ContactState
 
 
 @functools.cache
@@ -194,9 +195,10 @@ def record_rejected(
     http_status: int | None,
 ) -> bool:
     """The API refused this very request (e.g. 422 for the number): not placed, and the
-    contact is closed with the reason rather than retried forever."""
+    contact is closed with the reason rather than retried forever (and its
+    ``contact.finished`` event written, in the same transaction)."""
     with engine.begin() as conn:
-        return _settle(
+        settled = _settle(
             conn,
             attempt_id,
             {
@@ -214,3 +216,6 @@ def record_rejected(
             },
             give_back=True,
         )
+        if settled and contact_state in CONTACT_TERMINAL:
+            outbox.finished_by_attempt(conn, attempt_id, now=now)
+        return settled

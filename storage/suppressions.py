@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Table, and_, delete, exists, or_, sel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from storage import outbox
 from storage.models import Campaign, Contact, Suppression, utcnow
 from storage.states import CAMPAIGN_FINAL, CONTACT_DIALABLE, ContactState
 
@@ -145,6 +146,7 @@ def mark_suppressed(conn: Connection, campaign_id: int, *, reason: str = "do-not
         s.phone_e164 == c.phone_e164,
         or_(s.campaign_id.is_(None), s.campaign_id == campaign_id),
     )
+    now = utcnow()
     stmt = (
         update(_contacts)
         .where(
@@ -154,9 +156,9 @@ def mark_suppressed(conn: Connection, campaign_id: int, *, reason: str = "do-not
                 on_list,
             )
         )
-        .values(state=str(ContactState.SUPPRESSED), reason=reason, updated_at=utcnow())
+        .values(state=str(ContactState.SUPPRESSED), reason=reason, updated_at=now)
     )
-    return conn.execute(stmt).rowcount or 0
+    return outbox.update_contacts(conn, stmt, campaign_id, now=now)  # + contact.finished
 
 
 @dataclass(frozen=True, kw_only=True)

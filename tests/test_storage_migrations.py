@@ -133,6 +133,7 @@ def test_partial_index_predicates_match_create_all(empty_url: str, second_empty_
             "uq_attempts_one_live",
             "uq_suppressions_global",
             "uq_suppressions_campaign",
+            "ix_outbox_due",
         }
         assert all(
             w in partial["uq_attempts_one_live"] for w in ("reserved", "accepted", "unknown")
@@ -299,7 +300,7 @@ def test_upgrade_from_0001_keeps_rows_and_makes_call_ids_unique_per_provider(
                 call_id="call-1",
             )
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         assert _diff(engine) == []
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name, provider FROM campaigns")).all() == [

@@ -146,6 +146,19 @@ def _min_retry_delay() -> timedelta:
     help="Write rows that will not be called (row number, reason, values) here.",
 )
 @click.option(
+    "--webhook-url",
+    metavar="URL",
+    help="POST signed events (contact.finished, contact.opted_out, campaign.completed, "
+    "campaign.paused) to this URL; see README, Events to your CRM.",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="VAANI_WEBHOOK_SECRET",
+    metavar="SECRET",
+    help="The secret that signs the events [env: VAANI_WEBHOOK_SECRET]. Only a fingerprint "
+    "is stored: the daemon (`run`) needs the same secret to send them.",
+)
+@click.option(
     "--draft",
     is_flag=True,
     help="Create the campaign in draft; `campaign start` starts it. Default: running.",
@@ -172,6 +185,8 @@ def create(
     provider: str,
     dnc_file: Path | None,
     rejects_path: Path | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
     draft: bool,
     as_json: bool,
 ) -> None:
@@ -198,6 +213,8 @@ def create(
         voice=voice,
         draft=draft,
         provider=provider,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret if webhook_url else None,
     )
     minimum = _min_retry_delay()
     check_campaign(spec, min_retry_delay=minimum)  # a bad option opens no database

@@ -55,9 +55,9 @@ def _rate(value: str, where: str) -> float:
         raise click.BadParameter(str(exc), param_hint=where) from None
 
 
-def _positive(value: timedelta) -> float:
+def _positive(value: timedelta, flag: str = "--give-up-after") -> float:
     if value.total_seconds() <= 0:
-        raise click.BadParameter("must be longer than 0s", param_hint="--give-up-after")
+        raise click.BadParameter("must be longer than 0s", param_hint=flag)
     return value.total_seconds()
 
 
@@ -126,6 +126,27 @@ def _positive(value: timedelta) -> float:
     help="With --until-done: exit 3 once no request could reach the API for this long "
     "(connection refused, DNS, connect timeout).",
 )
+@click.option(
+    "--webhook-secret",
+    envvar="VAANI_WEBHOOK_SECRET",
+    metavar="SECRET",
+    help="Signs the events sent to campaigns' webhooks [env: VAANI_WEBHOOK_SECRET; config: "
+    "[run] webhook-secret]. A campaign's events go out only with the secret it was created "
+    "with (its fingerprint is checked); never printed or stored.",
+)
+@click.option(
+    "--webhook-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a webhook receiver's answer.",
+)
+@click.option(
+    "--webhook-give-up-after",
+    default="24h",
+    show_default=True,
+    help="Retry a webhook event (backoff with jitter) for this long, then mark it dead.",
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @click.option(
     "--progress/--no-progress",
@@ -146,6 +167,9 @@ def run(
     request_timeout: float,
     until_done: bool,
     give_up_after: str,
+    webhook_secret: str | None,
+    webhook_timeout: float,
+    webhook_give_up_after: str,
     log_json: bool,
     progress: bool | None,
 ) -> int:
@@ -166,6 +190,7 @@ def run(
     from scheduler.logs import setup_logging
     from scheduler.progress import ProgressLine
     from scheduler.runner import Drive, run_daemons
+    from scheduler.webhooks_out import WebhookSettings
     from storage.campaigns_repo import list_campaigns
 
     ctx = click.get_current_context()
@@ -191,11 +216,24 @@ def run(
         reconcile_grace=_duration(reconcile_grace, "--reconcile-grace"),
         request_timeout=request_timeout,
         unreachable_exit_after=_positive(_duration(give_up_after, "--give-up-after")),
+        webhooks=WebhookSettings(
+            secret=webhook_secret or None,
+            timeout=webhook_timeout,
+            give_up_after=timedelta(
+                seconds=_positive(
+                    _duration(webhook_give_up_after, "--webhook-give-up-after"),
+                    "--webhook-give-up-after",
+                )
+            ),
+        ),
     )
     setup_logging(
         json_lines=log_json,
         level=logging.DEBUG if app.debug else logging.INFO,
-        secrets=[s for r in runs.values() for s in r.secrets],
+        secrets=[
+            *(s for r in runs.values() for s in r.secrets),
+            *([webhook_secret] if webhook_secret else []),
+        ],
     )
     show = sys.stderr.isatty() if progress is None else progress
     engine = app.engine(create=True)

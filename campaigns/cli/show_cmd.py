@@ -60,6 +60,15 @@ def render(stats: CampaignStats, console: Console) -> None:
         f"placed in the last 10 min: {stats.placed_last_10min} · still to dial: {stats.waiting} · "
         f"time to finish at this rate: {eta}"
     )
+    if stats.outbox is not None:
+        box = stats.outbox
+        line = (
+            f"events to {stats.webhook_url}: {box.pending} waiting, {box.delivered} delivered, "
+            f"{box.dead} dead"
+        )
+        if box.last_dead_event_id:
+            line += f" (newest dead: {box.last_dead_event_id}: {box.last_dead_error or '?'})"
+        console.print(line, markup=False)
     st = stats.settings
     console.print(
         f"window {st['window']} on {st['days']} (contact's local time"

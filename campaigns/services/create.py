@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from campaigns.errors import UserError
@@ -32,6 +33,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from campaigns.webhooks import SECRET_ENV, fingerprint
 from scheduler.provider_names import PROVIDER_NAMES
 from storage.engine import Engine
 from storage.imports import NewCampaign
@@ -64,6 +66,14 @@ class CampaignSpec:
     draft: bool = False
     #: the voice-AI platform that places the calls (``scheduler.provider_names``)
     provider: str = "vaani"
+    webhook_url: str | None = None  # events out (campaigns/webhooks.py)
+    webhook_secret: str | None = None  # only its fingerprint is stored
+
+    def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
+        shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        if shown["webhook_secret"]:
+            shown["webhook_secret"] = "***"
+        return "CampaignSpec(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +129,31 @@ def _check_lengths(**values: str | None) -> None:
             raise UserError(f"{flag}: at most {limit} characters, not {len(value)}")
 
 
+def _webhook(url: str | None, secret: str | None) -> tuple[str | None, str | None]:
+    """The webhook URL and the secret's fingerprint (never the secret) to store."""
+    if not url:
+        if secret:
+            raise UserError("--webhook-secret: give --webhook-url too (where to send events)")
+        return None, None
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0-65535
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(
+            "--webhook-url: expected an http:// or https:// URL with a host (and a valid "
+            "port, if any), e.g. https://crm.example.com/hooks/vaani"
+        )
+    if not secret:
+        raise UserError(
+            "--webhook-secret: events are signed; give the secret your receiver checks "
+            f"(the daemon needs the same one: {SECRET_ENV} or run --webhook-secret)"
+        )
+    return url.strip(), fingerprint(secret)
+
+
 def _retry_delay(value: str, minimum: timedelta) -> timedelta:
     try:
         delay = parse_duration(value)
@@ -158,6 +193,7 @@ def check_campaign(
     if spec.provider not in PROVIDER_NAMES:
         known = ", ".join(PROVIDER_NAMES)
         raise UserError(f"--provider: unknown provider {spec.provider!r}: expected one of {known}")
+    webhook_url, webhook_fp = _webhook(spec.webhook_url, spec.webhook_secret)
     zone = _zone(spec.timezone)
     begins = _instant(spec.start_at, "--start-at", zone)
     ends = _instant(spec.end_at, "--end-at", zone)
@@ -187,6 +223,8 @@ def check_campaign(
         outbound_number=caller_id,
         voice=voice,
         provider=spec.provider,
+        webhook_url=webhook_url,
+        webhook_secret_fp=webhook_fp,
     )
 
 
