@@ -17,38 +17,16 @@ from scheduler.errors import (
     AuthenticationError,
     NotFoundError,
     RateLimitedError,
-    RateLimitInfo,
     ValidationError,
 )
 from scheduler.providers import CallQuery, DialRequest, make_provider
 from scheduler.providers.voisnap import VoisnapProvider
 from scheduler.retry import RetryPolicy
+from tests.test_client_e2e import RecordingGate, ShortSleep
 
 Factory = Callable[..., Any]
 KEY = "vsnp_sb_4f1c2d9e8a7b6c5d"
 FAST = RetryPolicy(max_attempts=4, max_total_s=30, backoff_base_s=0.01, backoff_max_s=0.05)
-
-
-class ShortSleep:
-    """Records every wait the retry layer asks for and sleeps a token amount instead."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(min(seconds, 0.02))
-
-
-class RecordingGate:
-    def __init__(self) -> None:
-        self.observed: list[tuple[str, int | None, RateLimitInfo]] = []
-
-    async def acquire(self, kind: str) -> None:
-        return None
-
-    def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:
-        self.observed.append((kind, status, rate))
 
 
 def voisnap(sandbox_factory: Factory, *args: str) -> Any:

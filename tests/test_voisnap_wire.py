@@ -33,22 +33,9 @@ from scheduler.providers.voisnap_wire import (
 )
 from scheduler.sandbox.config import FINAL_STATUSES
 from scheduler.sandbox.front_voisnap import _ENDINGS
+from tests.test_client_wire import json_values
 
 PROPS = settings(max_examples=150, deadline=None)
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 KEYS = [
     "id",
     "conversation_id",

@@ -149,10 +149,6 @@ class VoisnapAuth(httpx.Auth):
         return f"VoisnapAuth(token='{REDACTED}')"
 
 
-def _rate_info(headers: httpx.Headers) -> RateLimitInfo:
-    return parse_rate_info(headers)
-
-
 class VoisnapProvider:
     """The Voisnap API as a :class:`~scheduler.providers.base.CallProvider`."""
 
@@ -182,7 +178,7 @@ class VoisnapProvider:
         self._core = HttpCore(
             config,
             auth=self._auth,
-            rate_info=_rate_info,
+            rate_info=parse_rate_info,
             error_detail=error_detail,
             error_rate=error_rate,
             timeout=timeout,

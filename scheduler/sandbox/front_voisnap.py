@@ -41,10 +41,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from scheduler.sandbox.app import e164_problem
+from scheduler.sandbox.app import _account, _state, e164_problem
 from scheduler.sandbox.fronts import FrontEnd, Header, Scope, header
 from scheduler.sandbox.sim import Call, check_hooks, iso_utc
-from scheduler.sandbox.state import Account, SandboxState
 
 PREFIX = "/v1/"
 MAX_PAGE_SIZE = 100
@@ -75,16 +74,6 @@ def _retry_body(body: dict[str, Any], wait_s: float) -> dict[str, Any]:
 
 def _no_headers(_: Any) -> list[Header]:
     return []
-
-
-def _state(request: Request) -> SandboxState:
-    state: SandboxState = request.app.state.sandbox
-    return state
-
-
-def _account(request: Request) -> Account:
-    account: Account = request.scope["sandbox.account"]
-    return account
 
 
 # --------------------------------------------------------------------------- wire shapes
