@@ -178,3 +178,23 @@ def test_voisnap_wrong_key_and_bad_paths_are_one_line_without_the_key(
     assert "VOISNAP_PATHS" in bad.stderr and "Traceback" not in bad.stderr
     assert KEY not in bad.stderr + bad.stdout
     assert sb.calls() == []
+
+
+def test_voisnap_credentials_from_the_config_file_table(
+    sandbox_factory: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``[providers.voisnap]`` in the config file drives Voisnap as its env vars do."""
+    sb = sandbox_factory(
+        "--answer-rate", "1", "--call-seconds", "0.2-0.4", api_key=KEY, provider="voisnap"
+    )
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows(3))
+    create_campaign(sqlite_url, csv_path, *ALL_DAY, "--provider", "voisnap")
+    config = tmp_path / "vaani-campaigns.toml"
+    config.write_text(f'[providers.voisnap]\napi-key = "{KEY}"\nbase-url = "{sb.base_url}"\n')
+    config.chmod(0o600)
+    res = run_cli(
+        "--config", str(config), "run", "--until-done", *DAEMON_FAST, db_url=sqlite_url, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    assert sorted(c["contact_number"] for c in sb.calls()) == [r["Phone"] for r in rows(3)]
+    assert KEY not in res.stderr + res.stdout

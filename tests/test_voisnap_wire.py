@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.errors import ProviderConfigError, RateLimitInfo
+from scheduler.outcomes import classify
 from scheduler.providers.base import Direction
-from scheduler.providers.voisnap import VoisnapPaths, parse_paths
+from scheduler.providers.voisnap import VoisnapPaths, VoisnapProvider, parse_paths
 from scheduler.providers.voisnap_wire import (
     CLIENT_REF_KEY,
     NAME_KEY,
@@ -33,6 +34,7 @@ from scheduler.providers.voisnap_wire import (
 )
 from scheduler.sandbox.config import FINAL_STATUSES
 from scheduler.sandbox.front_voisnap import _ENDINGS
+from storage.states import Outcome
 from tests.test_client_wire import json_values
 
 PROPS = settings(max_examples=150, deadline=None)
@@ -160,6 +162,15 @@ def test_retry_after_comes_from_the_body_unless_a_header_said_it() -> None:
 def test_every_sandbox_ending_maps_back_to_the_engine_outcome(outcome: str) -> None:
     status, reason = _ENDINGS[outcome]
     assert neutral_status(status, reason) == outcome
+    # and our status classifies as the outcome the report shows
+    want = Outcome.ANSWERED if outcome == "completed" else Outcome(outcome)
+    assert classify(neutral_status(status, reason)) is want
+
+
+@pytest.mark.parametrize("status", ["queued", "ringing", "in_progress", "scheduled"])
+def test_statuses_of_live_calls_are_not_final(status: str) -> None:
+    assert classify(neutral_status(status, None)) is None
+    assert classify(neutral_status("cancelled", None)) is Outcome.FAILED
 
 
 def test_statuses_without_reason_stay_themselves() -> None:
@@ -253,3 +264,12 @@ def test_paths_override_and_validation() -> None:
     for bad in ("calls", "nope=/x", "calls=v1/x", "conversation=/v1/conversations"):
         with pytest.raises(ProviderConfigError, match="VOISNAP_PATHS"):
             parse_paths(bad)
+
+
+def test_reprs_never_show_the_key() -> None:
+    key = "vsnp_live_9a8b7c6d5e4f"
+    provider = VoisnapProvider(key, "https://api.voisnap.example")
+    assert key not in repr(provider) and key not in repr(provider.auth)
+    with pytest.raises(ProviderConfigError) as info:
+        VoisnapProvider(key, f"ftp://{key}@host")
+    assert key not in str(info.value)
