@@ -98,6 +98,10 @@ def test_voisnap_cli_under_faults_and_sigkill_calls_everyone_once(
     wait_for_calls(sb, n // 3, first)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
+    engine = make_engine(db_url)
+    left = [c for c in contacts_by_phone(engine).values() if c.state != "done"]
+    engine.dispose()
+    assert left, "the kill came after the run: it proves nothing"
     res = run_cli("run", "--until-done", *common, db_url=db_url, env=env, timeout=150)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr
