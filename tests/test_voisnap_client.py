@@ -108,14 +108,19 @@ def test_wrong_key_validation_and_unknown_ids(sandbox_factory: Factory) -> None:
                 await client.place_call(dial(1))
             assert wrong not in str(info.value) and "trace_id" in str(info.value)
         async with VoisnapProvider(KEY, sb.base_url, retry=FAST) as client:
-            bad = DialRequest(agent_id="", phone_e164="12345", name="x", options={"max_retries": 2})
+            bad = DialRequest(
+                agent_id="",
+                phone_e164="12345",
+                name="x",
+                options={"scheduled_for": "2027-01-04T09:00:00Z"},
+            )
             with pytest.raises(ValidationError) as error:
                 await client.place_call(bad)
             message = str(error.value)
             assert "HTTP 422" in message
             assert "agent_id: agent_id is required" in message
             assert "to_number: to_number '12345' is not in E.164 format" in message
-            assert "max_retries: the sandbox simulates no retries" in message
+            assert "scheduled_for: the sandbox places calls now" in message
             with pytest.raises(NotFoundError):
                 await client.outcome("conv_nope")
 

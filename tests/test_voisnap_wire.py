@@ -244,7 +244,7 @@ def test_create_body_sends_no_retries_and_our_reference() -> None:
         name="Ada",
         metadata={"order": "A-1"},
         client_ref="attempt-3",
-        options={"retry_delay_minutes": 5},
+        options={"retry_delay_minutes": 5, "max_retries": 3, "agent_id": "other"},
     )
     assert body == {
         "agent_id": "agt_1",

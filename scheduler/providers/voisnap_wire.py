@@ -122,20 +122,21 @@ def create_body(
     client_ref: str | None,
     options: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The ``outbound_calls.create`` body: ``max_retries`` 0 (our scheduler owns re-dials),
-    the name and our client reference in ``metadata``; ``options`` are merged as given."""
+    """The ``outbound_calls.create`` body: ``options`` (a campaign's provider fields, e.g.
+    ``retry_delay_minutes``), then ours, which no option overrides: ``max_retries`` 0 (our
+    scheduler owns re-dials: a provider re-dial would call a number twice), and the name and
+    our client reference in ``metadata``."""
     meta = dict(metadata)
     meta.setdefault(NAME_KEY, name)
     if client_ref is not None:
         meta[CLIENT_REF_KEY] = client_ref
-    body: dict[str, Any] = {
+    return {
+        **options,
         "agent_id": agent_id,
         "to_number": to_number,
         "metadata": meta,
         "max_retries": 0,
     }
-    body.update(options)
-    return body
 
 
 def parse_created(data: Any) -> tuple[str, dict[str, Any]]:
