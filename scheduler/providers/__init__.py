@@ -6,6 +6,8 @@
 * ``http``: the HTTP core every provider client is built on (gate, retries, error mapping);
 * ``wire_common``: parsing rules every provider's wire shares;
 * ``vaani`` and ``vaani_wire``: Vaani (``X-API-Key``, newest-first call history).
+* ``voisnap`` and ``voisnap_wire``: Voisnap (bearer key or JWT; REST paths assumed from its
+  SDK and overridable with ``VOISNAP_PATHS``).
 
 Only this package knows a provider's wire; the dispatcher, poller and reconciler see the
 interface and its :class:`Capabilities`.

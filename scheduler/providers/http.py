@@ -193,6 +193,7 @@ class HttpCore:
         auth: httpx.Auth,
         rate_info: Callable[[httpx.Headers], RateLimitInfo],
         error_detail: Callable[[bytes], str | None],
+        error_rate: Callable[[RateLimitInfo, bytes], RateLimitInfo] | None = None,
         timeout: float | httpx.Timeout = 30.0,
         retry: RetryPolicy,
         gate: RequestGate | None = None,
@@ -200,7 +201,11 @@ class HttpCore:
         max_connections: int = 50,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Build the pool (no request is made); ``config`` is already validated."""
+        """Build the pool (no request is made); ``config`` is already validated.
+
+        ``error_rate`` completes the rate-limit information of an error answer from its body,
+        for wires that say how long to wait there (Voisnap's 429 ``retry_after``).
+        """
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self._key = config.api_key
@@ -210,6 +215,7 @@ class HttpCore:
         self.gate: RequestGate = gate if gate is not None else OpenGate()
         self._rate_info = rate_info
         self._error_detail = error_detail
+        self._error_rate = error_rate
         self._sleep = sleep
         self._http = make_http_client(
             config.base_url,
@@ -283,6 +289,8 @@ class HttpCore:
         status = response.status_code
         log.debug("%s %s -> %d in %.1f ms", method, shown, status, elapsed)
         rate = self._rate_info(response.headers)
+        if status >= 400 and self._error_rate is not None:
+            rate = self._error_rate(rate, response.content)
         self.last_rate = rate
         self.gate.observe(kind, status, rate)
         if status >= 400:

@@ -19,6 +19,8 @@ from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import RequestGate
 from scheduler.providers.vaani import DEFAULT_BASE_URL as VAANI_BASE_URL
 from scheduler.providers.vaani import VaaniProvider
+from scheduler.providers.voisnap import DEFAULT_BASE_URL as VOISNAP_BASE_URL
+from scheduler.providers.voisnap import build as build_voisnap
 from scheduler.retry import RetryPolicy, Sleep
 
 
@@ -44,6 +46,14 @@ PROVIDERS: dict[str, ProviderSpec] = {
         key_env="VAANI_API_KEY",
         base_url_env="VAANI_BASE_URL",
         build=VaaniProvider,
+    ),
+    "voisnap": ProviderSpec(
+        name="voisnap",
+        label="Voisnap",
+        default_base_url=VOISNAP_BASE_URL,
+        key_env="VOISNAP_API_KEY",
+        base_url_env="VOISNAP_BASE_URL",
+        build=build_voisnap,
     ),
 }
 

@@ -80,10 +80,18 @@ class FrontEnd:
     rate_headers: Callable[[Decision], list[Header]] = seconds_headers
     #: the headers of an injected 429 (on top of ``rate_headers``)
     retry_headers: Callable[[float], list[Header]] = retry_after
+    #: a 429 body with the wait (seconds) added, for wires that say it in the body
+    #: (Voisnap's ``retry_after``); None: the body is ``error_body``'s as it is
+    retry_body: Callable[[dict[str, Any], float], dict[str, Any]] | None = None
     #: the statistics bucket of an API path
     endpoint_name: Callable[[str], str] | None = None
     #: started with the server and cancelled at shutdown (e.g. a webhook sender)
     background: Callable[[SandboxState], Coroutine[Any, Any, None]] | None = None
+
+    def rate_limited(self, message: str, wait_s: float) -> dict[str, Any]:
+        """The body of a 429 asking to wait ``wait_s`` seconds."""
+        body = self.error_body(429, "rate_limit_exceeded", message)
+        return self.retry_body(body, wait_s) if self.retry_body is not None else body
 
     def bucket(self, path: str) -> str:
         if path in self.health_paths:
@@ -95,6 +103,7 @@ class FrontEnd:
 #: provider name -> module whose ``FRONT`` is that provider's front-end
 FRONTS: dict[str, str] = {
     "vaani": "scheduler.sandbox.app",
+    "voisnap": "scheduler.sandbox.front_voisnap",
 }
 
 

@@ -104,7 +104,8 @@ class Gate:
         if limiter is not None and decision is not None and not decision.allowed:
             state.stats.rate_limited += 1
             detail = f"Rate limit exceeded ({limiter.rate} per API key)"
-            await send_json(send, 429, self._error(429, "rate_limit_exceeded", detail), headers)
+            body = self.front.rate_limited(detail, decision.retry_after_s)
+            await send_json(send, 429, body, headers)
             return
         scope["sandbox.account"] = account
         fault = (
@@ -115,7 +116,7 @@ class Gate:
         if fault == "429":
             state.stats.rate_limited += 1
             extra = self.front.retry_headers(1.0) if state.config.rate_headers else []
-            body = self._error(429, "rate_limit_exceeded", "Rate limit exceeded (injected)")
+            body = self.front.rate_limited("Rate limit exceeded (injected)", 1.0)
             await send_json(send, 429, body, headers + extra)
             return
         if fault == "5xx":
