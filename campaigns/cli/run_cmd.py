@@ -9,12 +9,15 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from campaigns.cli.common import AppContext, pass_app
 from campaigns.errors import UserError
+
+if TYPE_CHECKING:
+    from scheduler.daemon import DaemonSettings
 
 DEFAULT_BASE_URL = "https://api.vaanivoice.ai"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,71 +55,129 @@ def _positive(value: timedelta) -> float:
     return value.total_seconds()
 
 
+#: The daemon's tuning options, shared by ``run`` and ``serve --with-daemon``.
+_DAEMON_OPTIONS = [
+    click.option(
+        "--rate-limit",
+        envvar="VAANI_RATE_LIMIT",
+        default="5/s",
+        show_default=True,
+        help="Requests this API key may send, all endpoints together: N/s or N/min "
+        "[env: VAANI_RATE_LIMIT]. The limiter slows down further when the server answers 429.",
+    ),
+    click.option(
+        "--max-concurrent",
+        envvar="VAANI_MAX_CONCURRENT",
+        type=click.IntRange(min=1),
+        default=20,
+        show_default=True,
+        help="Cap on live calls (placed, outcome not yet known), all daemons together "
+        "[env: VAANI_MAX_CONCURRENT].",
+    ),
+    click.option(
+        "--poll-interval",
+        envvar="VAANI_POLL_INTERVAL",
+        type=click.FloatRange(min=0.1),
+        default=5.0,
+        show_default=True,
+        help="Seconds between reads of the call history for outcomes [env: VAANI_POLL_INTERVAL].",
+    ),
+    click.option(
+        "--outcome-deadline",
+        default="15m",
+        show_default=True,
+        help="A placed call with no outcome after this long is looked up directly, then flagged.",
+    ),
+    click.option(
+        "--daily-cap",
+        envvar="VAANI_DAILY_CAP",
+        type=click.IntRange(min=0),
+        default=3,
+        show_default=True,
+        help="Most calls to one number in any rolling 24 hours, across campaigns (0: no cap) "
+        "[env: VAANI_DAILY_CAP].",
+    ),
+    click.option(
+        "--reconcile-grace",
+        default="60s",
+        show_default=True,
+        help="How long after a lost trigger-call answer the call history must show the call "
+        "before the attempt counts as not placed (and the contact may be dialled again).",
+    ),
+    click.option(
+        "--request-timeout",
+        envvar="VAANI_REQUEST_TIMEOUT",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for one API answer [env: VAANI_REQUEST_TIMEOUT].",
+    ),
+    click.option(
+        "--give-up-after",
+        default="30s",
+        show_default=True,
+        help="With --until-done: exit 3 once no request could reach the API for this long "
+        "(connection refused, DNS, connect timeout).",
+    ),
+]
+
+
+def daemon_options(f: F) -> F:
+    """The options of :func:`daemon_settings` (``--rate-limit``, ``--max-concurrent``, ...)."""
+    for option in reversed(_DAEMON_OPTIONS):
+        f = option(f)
+    return f
+
+
+def daemon_settings(
+    *,
+    rate_limit: str,
+    max_concurrent: int,
+    poll_interval: float,
+    outcome_deadline: str,
+    daily_cap: int,
+    reconcile_grace: str,
+    request_timeout: float,
+    give_up_after: str,
+    until_done: bool = False,
+) -> DaemonSettings:
+    """The daemon's settings from the values of :func:`daemon_options`, each checked."""
+    from scheduler.daemon import DaemonSettings
+    from scheduler.ratelimit import parse_rate
+
+    try:
+        rate = parse_rate(rate_limit)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+    return DaemonSettings(
+        rate=rate,
+        max_concurrent=max_concurrent,
+        poll_interval=poll_interval,
+        until_done=until_done,
+        outcome_deadline=_duration(outcome_deadline, "--outcome-deadline"),
+        daily_cap_per_number=daily_cap or None,
+        reconcile_grace=_duration(reconcile_grace, "--reconcile-grace"),
+        request_timeout=request_timeout,
+        unreachable_exit_after=_positive(_duration(give_up_after, "--give-up-after")),
+    )
+
+
+def check_api_key(api_key: str | None, base_url: str) -> str:
+    """The key, refused in one line when missing or unusable (never echoed)."""
+    from scheduler.providers import DEFAULT_PROVIDER, check_config
+
+    if not api_key:
+        raise UserError("no API key: pass --api-key or set VAANI_API_KEY")
+    # refuse a key no request could carry (whitespace, non-ASCII, ...) here, in one line,
+    # rather than let every request fail; ProviderConfigError never echoes the key
+    check_config(DEFAULT_PROVIDER, api_key=api_key, base_url=base_url)
+    return api_key
+
+
 @click.command()
 @api_options
-@click.option(
-    "--rate-limit",
-    envvar="VAANI_RATE_LIMIT",
-    default="5/s",
-    show_default=True,
-    help="Requests this API key may send, all endpoints together: N/s or N/min "
-    "[env: VAANI_RATE_LIMIT]. The limiter slows down further when the server answers 429.",
-)
-@click.option(
-    "--max-concurrent",
-    envvar="VAANI_MAX_CONCURRENT",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Cap on live calls (placed, outcome not yet known), all daemons together "
-    "[env: VAANI_MAX_CONCURRENT].",
-)
-@click.option(
-    "--poll-interval",
-    envvar="VAANI_POLL_INTERVAL",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds between reads of the call history for outcomes [env: VAANI_POLL_INTERVAL].",
-)
-@click.option(
-    "--outcome-deadline",
-    default="15m",
-    show_default=True,
-    help="A placed call with no outcome after this long is looked up directly, then flagged.",
-)
-@click.option(
-    "--daily-cap",
-    envvar="VAANI_DAILY_CAP",
-    type=click.IntRange(min=0),
-    default=3,
-    show_default=True,
-    help="Most calls to one number in any rolling 24 hours, across campaigns (0: no cap) "
-    "[env: VAANI_DAILY_CAP].",
-)
-@click.option(
-    "--reconcile-grace",
-    default="60s",
-    show_default=True,
-    help="How long after a lost trigger-call answer the call history must show the call "
-    "before the attempt counts as not placed (and the contact may be dialled again).",
-)
-@click.option(
-    "--request-timeout",
-    envvar="VAANI_REQUEST_TIMEOUT",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for one API answer [env: VAANI_REQUEST_TIMEOUT].",
-)
+@daemon_options
 @click.option("--until-done", is_flag=True, help="Exit once no campaign has work left.")
-@click.option(
-    "--give-up-after",
-    default="30s",
-    show_default=True,
-    help="With --until-done: exit 3 once no request could reach the API for this long "
-    "(connection refused, DNS, connect timeout).",
-)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @click.option(
     "--progress/--no-progress",
@@ -152,31 +213,21 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: early_stop.set())
 
-    from scheduler.daemon import DaemonSettings, run_daemon
+    from scheduler.daemon import run_daemon
     from scheduler.logs import setup_logging
     from scheduler.progress import ProgressLine
-    from scheduler.providers import DEFAULT_PROVIDER, check_config
-    from scheduler.ratelimit import parse_rate
 
-    if not api_key:
-        raise UserError("no API key: pass --api-key or set VAANI_API_KEY")
-    # refuse a key no request could carry (whitespace, non-ASCII, ...) here, in one line,
-    # rather than let every request fail; ProviderConfigError never echoes the key
-    check_config(DEFAULT_PROVIDER, api_key=api_key, base_url=base_url)
-    try:
-        rate = parse_rate(rate_limit)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
-    settings = DaemonSettings(
-        rate=rate,
+    api_key = check_api_key(api_key, base_url)
+    settings = daemon_settings(
+        rate_limit=rate_limit,
         max_concurrent=max_concurrent,
         poll_interval=poll_interval,
-        until_done=until_done,
-        outcome_deadline=_duration(outcome_deadline, "--outcome-deadline"),
-        daily_cap_per_number=daily_cap or None,
-        reconcile_grace=_duration(reconcile_grace, "--reconcile-grace"),
+        outcome_deadline=outcome_deadline,
+        daily_cap=daily_cap,
+        reconcile_grace=reconcile_grace,
         request_timeout=request_timeout,
-        unreachable_exit_after=_positive(_duration(give_up_after, "--give-up-after")),
+        give_up_after=give_up_after,
+        until_done=until_done,
     )
     setup_logging(
         json_lines=log_json,
