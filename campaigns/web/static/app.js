@@ -192,13 +192,17 @@ async function select(id) {
   await Promise.all([loadContacts(true), refreshChart()]);
 }
 
+let contactsGeneration = 0;
 async function loadContacts(reset) {
-  if (reset) { cursor = 0; $("contacts").tBodies[0].replaceChildren(); }
+  if (reset) { cursor = 0; contactsGeneration += 1; }
+  const generation = contactsGeneration;
   const params = new URLSearchParams({ cursor: String(cursor), limit: "50" });
   if ($("q").value) params.set("q", $("q").value);
   if ($("state").value) params.set("state", $("state").value);
   const page = await (await api(`/api/campaigns/${selected}/contacts?${params}`)).json();
+  if (generation !== contactsGeneration) return;  // a newer search started meanwhile
   const body = $("contacts").tBodies[0];
+  if (reset) body.replaceChildren();
   for (const c of page.contacts) {
     const tr = el("tr");
     tr.append(el("td", c.row_number), el("td", c.name), el("td", c.raw_phone), el("td", c.state),
