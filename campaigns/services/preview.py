@@ -68,7 +68,7 @@ def preview_csv(
         try:
             upgrade(scratch)
             if listed:
-                suppressions.add_to_list(scratch, listed, source="preview")
+                suppressions.add_to_list(scratch, listed, reason=None, source="preview")
             created = create_from_csv(
                 scratch,
                 csv_path,

@@ -322,7 +322,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         DatabaseUnavailable: _error(503),
         CampaignsError: _error(400),
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.add_middleware(SecurityMiddleware, token=settings.token)
     return app
 

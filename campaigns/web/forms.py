@@ -61,5 +61,9 @@ def parse_create_form(fields: Mapping[str, str]) -> CreateForm:
     spec_args["draft"] = given.get("draft", "").lower() in TRUE
     from campaigns.importer.importer import ImportOptions  # loads pandas
 
-    options = ImportOptions(**{k: given[k] for k in IMPORT_FIELDS if k in given})
+    options = ImportOptions(
+        phone_column=given.get("phone_column"),
+        name_column=given.get("name_column"),
+        region=given.get("region"),
+    )
     return CreateForm(spec=CampaignSpec(**spec_args), options=options)  # type: ignore[arg-type]

@@ -16,13 +16,14 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 from campaigns.errors import UserError
 from campaigns.web.app import ConsoleSettings, create_app
 from storage.engine import Engine
 
-DaemonRunner = Callable[[threading.Event], Awaitable[int]]
+DaemonRunner = Callable[[threading.Event], Coroutine[Any, Any, int]]
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
