@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli_helpers import cli_env
-from tests.conftest import free_port
+from tests.cli_helpers import DAEMON_FAST, cli_env
+from tests.conftest import TEST_API_KEY, free_port
 
 TOKEN = "console-test-token-8d1f"
 
@@ -33,6 +33,21 @@ class Console:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def with_daemon(sandbox_url: str, rate: str) -> tuple[str, ...]:
+    """``serve``'s arguments to run the daemon in it against the sandbox, fast."""
+    fast = [a for a in DAEMON_FAST if a != "--no-progress"]  # serve shows no progress line
+    return (
+        "--with-daemon",
+        "--api-key",
+        TEST_API_KEY,
+        "--base-url",
+        sandbox_url,
+        "--rate-limit",
+        rate,
+        *fast,
+    )
 
 
 @contextmanager

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_helpers import ALL_DAY, DAEMON_FAST, create_campaign, run_cli, write_contacts_csv
+from tests.cli_helpers import ALL_DAY, create_campaign, run_cli, write_contacts_csv
 from tests.conftest import TEST_API_KEY
-from tests.console_helpers import serve, wait_for
+from tests.console_helpers import serve, wait_for, with_daemon
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "contacts.csv"
 FORM = {"name": "API campaign", "agent_id": "agent-api", "region": "IN"}
@@ -181,16 +181,7 @@ def test_with_daemon_calls_everyone_timeline_and_events(
     sqlite_url: str, tmp_path: Path, sandbox
 ) -> None:  # type: ignore[no-untyped-def]
     cid = create_campaign(sqlite_url, SAMPLE, "--region", "IN", *ALL_DAY)
-    args = (
-        "--with-daemon",
-        "--api-key",
-        TEST_API_KEY,
-        "--base-url",
-        sandbox.base_url,
-        "--rate-limit",
-        "50/s",
-        *[a for a in DAEMON_FAST if a != "--no-progress"],
-    )
+    args = with_daemon(sandbox.base_url, "50/s")
     with serve(sqlite_url, tmp_path, *args) as console, console.client() as api:
         with api.stream(
             "GET", "/api/events", headers={"Authorization": ""}, params={"token": console.token}

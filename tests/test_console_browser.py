@@ -14,9 +14,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.cli_helpers import DAEMON_FAST
-from tests.conftest import TEST_API_KEY
-from tests.console_helpers import serve
+from tests.console_helpers import serve, with_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "contacts.csv"
@@ -59,16 +57,7 @@ def test_sample_campaign_end_to_end_in_the_browser(
     browser: Browser, sqlite_url: str, tmp_path: Path, sandbox_factory
 ) -> None:  # type: ignore[no-untyped-def]
     sandbox = sandbox_factory("--answer-rate", "0.7", "--call-seconds", "1-2", "--seed", "5")
-    daemon = (
-        "--with-daemon",
-        "--api-key",
-        TEST_API_KEY,
-        "--base-url",
-        sandbox.base_url,
-        "--rate-limit",
-        "3/s",
-        *[a for a in DAEMON_FAST if a != "--no-progress"],
-    )
+    daemon = with_daemon(sandbox.base_url, "3/s")
     with serve(sqlite_url, tmp_path, *daemon) as console:
         page, dialogs = _open(browser, console.base_url, console.token)
         _fill(

@@ -10,6 +10,7 @@ The product's errors become answers with the message alone, never a traceback: a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -116,11 +117,12 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
     async def show(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(campaign_json, engine, cid(request)))
 
-    async def create(request: Request) -> Response:
+    async def from_upload(request: Request, use_case: Callable[..., Any]) -> Any:
+        """``use_case(engine, csv, spec, options)`` on the request's upload and form."""
         async with receive_upload(request, settings.max_upload_bytes) as upload:
             form = parse_create_form(upload.fields)
-            created = await run_in_threadpool(
-                lambda: create_from_csv(
+            return await run_in_threadpool(
+                lambda: use_case(
                     engine,
                     upload.csv_path,
                     form.spec,
@@ -128,6 +130,9 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
                     min_retry_delay=settings.min_retry_delay,
                 )
             )
+
+    async def create(request: Request) -> Response:
+        created = await from_upload(request, create_from_csv)
         s = created.stats
         body = {
             "id": created.campaign_id,
@@ -138,18 +143,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         return JSONResponse(body, status_code=201)
 
     async def preview(request: Request) -> Response:
-        async with receive_upload(request, settings.max_upload_bytes) as upload:
-            form = parse_create_form(upload.fields)
-            result = await run_in_threadpool(
-                lambda: preview_csv(
-                    engine,
-                    upload.csv_path,
-                    form.spec,
-                    form.options,
-                    min_retry_delay=settings.min_retry_delay,
-                )
-            )
-        return JSONResponse(result.to_dict())
+        return JSONResponse((await from_upload(request, preview_csv)).to_dict())
 
     async def step(request: Request) -> Response:
         action = request.path_params["action"]
