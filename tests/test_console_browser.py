@@ -88,6 +88,7 @@ def test_sample_campaign_end_to_end_in_the_browser(
 
         expect(card.locator(".progress-pct")).to_have_text("100% finished", timeout=120_000)
         expect(card).to_contain_text("Pickup rate")
+        expect(card.locator(".status")).to_have_text("completed", timeout=30_000)  # the daemon closes it
         page.click("#detail-title")  # the chart and the contacts of the finished campaign
         expect(page.locator("#chart svg rect").first).to_be_attached()
         page.fill("#q", "Aarav")

@@ -32,7 +32,7 @@ from campaigns.stats import campaign_stats
 from campaigns.web.forms import parse_create_form
 from campaigns.web.openapi import openapi_document
 from campaigns.web.security import SecurityMiddleware
-from campaigns.web.streams import event_stream, report_chunks
+from campaigns.web.streams import SharedSnapshot, event_stream, report_chunks
 from campaigns.web.uploads import UploadTooLarge, receive_upload
 from storage import campaigns_repo
 from storage.contacts import calls_timeline, contact_page
@@ -282,11 +282,11 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         )
         return JSONResponse({"removed": gone.removed, "missing": gone.missing})
 
+    snapshot = SharedSnapshot(lambda: campaigns_json(engine), settings.events_interval * 0.9)
+
     async def events(request: Request) -> Response:
         return StreamingResponse(
-            event_stream(
-                request, lambda: campaigns_json(engine), interval=settings.events_interval
-            ),
+            event_stream(request, snapshot, interval=settings.events_interval),
             media_type="text/event-stream",
             headers={"x-accel-buffering": "no"},
         )

@@ -18,6 +18,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,25 @@ def report_chunks(engine: Engine, campaign_id: int, options: ReportOptions) -> A
             cancelled.set()
 
     return chunks()
+
+
+class SharedSnapshot:
+    """``compute()``, recomputed at most once per ``max_age`` seconds however many event
+    streams ask: ten open pages cost the database what one does."""
+
+    def __init__(self, compute: Callable[[], Any], max_age: float) -> None:
+        self._compute = compute
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self._max_age:
+                self._value, self._at = self._compute(), now
+            return self._value
 
 
 async def event_stream(
