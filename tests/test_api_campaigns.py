@@ -206,3 +206,25 @@ def test_with_daemon_calls_everyone_timeline_and_events(
         assert sum(p["placed"] for p in points) == sum(shown["call_outcomes"].values()) > 0
         assert sum(p["outcomes"].get("answered", 0) for p in points) == shown["answered_calls"]
     assert TEST_API_KEY not in console.log() and console.token not in console.log()
+
+
+def test_a_campaign_do_not_call_file_suppresses_in_preview_and_create(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    dnc = b"+91 98450 12345\n09847012345\n"
+    with serve(sqlite_url, tmp_path) as console, console.client() as api:
+        for path in ("/api/campaigns/preview", "/api/campaigns"):
+            res = api.post(
+                path,
+                data=FORM,
+                files={
+                    "csv": ("c.csv", SAMPLE.read_bytes(), "text/csv"),
+                    "dnc": ("dnc.txt", dnc, "text/plain"),
+                },
+            )
+            assert res.status_code in (200, 201), res.text
+            body = res.json()
+            assert (body if path.endswith("preview") else body["import"])["suppressed"] == 2
+        cid = res.json()["id"]
+        assert api.get(f"/api/campaigns/{cid}").json()["counts"]["suppressed"] == 2
+        assert api.get("/api/dnc").json() == []  # the campaign's list, not the global one

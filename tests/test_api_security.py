@@ -170,3 +170,11 @@ def test_a_port_in_use_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
         res.stderr.startswith(f"Error: cannot listen on {host}:{port}:")
         and len(res.stderr.splitlines()) == 1
     )
+
+
+def test_with_daemon_needs_an_api_key_in_one_line(sqlite_url: str) -> None:
+    res = run_cli(
+        "serve", "--with-daemon", "--port", "0", "--token", "t", db_url=sqlite_url, timeout=30
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip() == "Error: no API key: pass --api-key or set VAANI_API_KEY"

@@ -120,7 +120,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
     async def from_upload(request: Request, use_case: Callable[..., Any]) -> Any:
         """``use_case(engine, csv, spec, options)`` on the request's upload and form."""
         async with receive_upload(request, settings.max_upload_bytes) as upload:
-            form = parse_create_form(upload.fields)
+            form = parse_create_form(upload.fields, dnc_file=upload.dnc_path)
             return await run_in_threadpool(
                 lambda: use_case(
                     engine,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from campaigns.errors import UserError
@@ -41,7 +42,7 @@ class CreateForm:
     options: ImportOptions
 
 
-def parse_create_form(fields: Mapping[str, str]) -> CreateForm:
+def parse_create_form(fields: Mapping[str, str], *, dnc_file: Path | None = None) -> CreateForm:
     """The spec and import options of the form; UserError naming a bad or unknown field."""
     unknown = sorted(set(fields) - {*SPEC_FIELDS, *IMPORT_FIELDS})
     if unknown:
@@ -65,5 +66,6 @@ def parse_create_form(fields: Mapping[str, str]) -> CreateForm:
         phone_column=given.get("phone_column"),
         name_column=given.get("name_column"),
         region=given.get("region"),
+        dnc_file=dnc_file,
     )
     return CreateForm(spec=CampaignSpec(**spec_args), options=options)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ ERROR = {
 UNAUTHORIZED = {"description": "missing or wrong token (nothing was changed)"}
 FORM_FIELDS = {
     "csv": {"type": "string", "format": "binary"},
+    "dnc": {"type": "string", "format": "binary", "description": "the campaign's do-not-call list (--dnc)"},
     **{
         k: {"type": "string"}
         for k in (

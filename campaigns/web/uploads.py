@@ -1,4 +1,5 @@
-"""A CSV upload (multipart, the file in field ``csv``) streamed to a temporary file, capped.
+"""A CSV upload (multipart, the file in field ``csv``, optionally a campaign do-not-call list
+in field ``dnc``) streamed to temporary files, capped.
 
 The cap is enforced on the bytes as they arrive, not on ``Content-Length`` alone (a chunked
 body has none, and a client may lie): past the cap the request is refused with 413 and the
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from campaigns.errors import UserError
 
 CSV_FIELD = "csv"
+DNC_FIELD = "dnc"
 
 
 class UploadTooLarge(UserError):
@@ -32,11 +34,12 @@ class UploadTooLarge(UserError):
 
 @dataclass(frozen=True, kw_only=True)
 class Upload:
-    """The form's text fields, and the uploaded file on disk (deleted after the request)."""
+    """The form's text fields, and the uploaded files on disk (deleted after the request)."""
 
     fields: dict[str, str]
     csv_path: Path
     filename: str
+    dnc_path: Path | None = None
 
 
 async def _capped(request: Request, cap: int) -> AsyncGenerator[bytes, None]:
@@ -61,7 +64,7 @@ async def receive_upload(request: Request, cap: int) -> AsyncIterator[Upload]:
         raise UploadTooLarge(_too_large(cap))
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UserError("send the form as multipart/form-data with the file in field 'csv'")
-    parser = MultiPartParser(request.headers, _capped(request, cap), max_files=1, max_fields=50)
+    parser = MultiPartParser(request.headers, _capped(request, cap), max_files=2, max_fields=50)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -69,19 +72,28 @@ async def receive_upload(request: Request, cap: int) -> AsyncIterator[Upload]:
     tmp = Path(tempfile.mkdtemp(prefix="vaani-upload-"))
     try:
         fields: dict[str, str] = {}
-        upload: UploadFile | None = None
+        files: dict[str, UploadFile] = {}
         for key, value in form.multi_items():
             if isinstance(value, str):
                 fields[key] = value
-            elif key == CSV_FIELD:
-                upload = value
+            elif key in (CSV_FIELD, DNC_FIELD):
+                files[key] = value
             else:
-                raise UserError(f"unexpected file field {key!r}: send the CSV in field 'csv'")
-        if upload is None:
+                raise UserError(
+                    f"unexpected file field {key!r}: the contacts go in 'csv', a do-not-call "
+                    "list in 'dnc'"
+                )
+        if CSV_FIELD not in files:
             raise UserError("no file: send the CSV in the form field 'csv'")
-        path = tmp / "upload.csv"
-        await run_in_threadpool(_save, upload, path)
-        yield Upload(fields=fields, csv_path=path, filename=upload.filename or "upload.csv")
+        paths = {key: tmp / f"{key}.upload" for key in files}
+        for key, upload in files.items():
+            await run_in_threadpool(_save, upload, paths[key])
+        yield Upload(
+            fields=fields,
+            csv_path=paths[CSV_FIELD],
+            filename=files[CSV_FIELD].filename or "upload.csv",
+            dnc_path=paths.get(DNC_FIELD),
+        )
     finally:
         await form.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -68,6 +68,8 @@ async function login(candidate) {
 function formData() {
   const fd = new FormData($("create-form"));
   fd.append("csv", csvFile, csvFile.name);
+  const dnc = $("dnc").files;
+  if (dnc.length) fd.append("dnc", dnc[0], dnc[0].name);
   return fd;
 }
 
