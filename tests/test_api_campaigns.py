@@ -78,6 +78,9 @@ def test_lifecycle_and_409_on_an_invalid_transition(sqlite_url: str, tmp_path: P
         assert refused.status_code == 409
         assert api.get(f"/api/campaigns/{cid}").json()["status"] == "stopped"  # unchanged
         assert api.post(f"/api/campaigns/{cid}/explode").status_code == 404
+        garbled = api.post(f"/api/campaigns/{cid}/cancel", content=b"{not json")
+        assert garbled.status_code == 400 and "JSON" in garbled.json()["error"]
+        assert api.get(f"/api/campaigns/{cid}").json()["status"] == "stopped"
         assert api.post("/api/campaigns/999/pause").status_code == 404
 
 
@@ -228,3 +231,17 @@ def test_a_campaign_do_not_call_file_suppresses_in_preview_and_create(
         cid = res.json()["id"]
         assert api.get(f"/api/campaigns/{cid}").json()["counts"]["suppressed"] == 2
         assert api.get("/api/dnc").json() == []  # the campaign's list, not the global one
+
+
+def test_abandoned_report_downloads_free_the_server(sqlite_url: str, tmp_path: Path) -> None:
+    rows = [
+        {"name": f"Person {i}", "phone": f"+9198{i:08d}", "notes": "x" * 80} for i in range(30_000)
+    ]
+    cid = create_campaign(sqlite_url, write_contacts_csv(tmp_path / "big.csv", rows))
+    with serve(sqlite_url, tmp_path) as console, console.client() as api:
+        for _ in range(45):  # more than the server's worker threads
+            with api.stream("GET", f"/api/campaigns/{cid}/report.csv") as res:
+                assert res.status_code == 200
+                next(res.iter_raw(1024))
+        full = api.get(f"/api/campaigns/{cid}/report.csv", params={"no_bom": "1"})
+        assert full.status_code == 200 and full.content.count(b"\n") == 30_001

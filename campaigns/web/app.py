@@ -149,11 +149,15 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         action = request.path_params["action"]
         if action not in lifecycle.ACTIONS:
             return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
-        body = await request.body()
         reason = None
-        if body:
-            payload = await request.json()
+        if await request.body():
+            try:
+                payload = await request.json()
+            except ValueError:
+                raise UserError('send no body, or JSON: {"reason": "..."}') from None
             reason = payload.get("reason") if isinstance(payload, dict) else None
+            if reason is not None and not isinstance(reason, str):
+                raise UserError('"reason": give a string')
         done = await run_in_threadpool(
             lambda: lifecycle.transition(engine, action, cid(request), reason=reason)
         )

@@ -69,6 +69,17 @@ class QueueWriter:
                 continue
 
 
+def _next(q: queue.Queue[Any], cancelled: threading.Event) -> Any:
+    """The next item, waiting in short steps so that a worker thread waiting here is freed
+    within half a second of the response being abandoned."""
+    while not cancelled.is_set():
+        try:
+            return q.get(timeout=0.5)
+        except queue.Empty:
+            continue
+    return _DONE
+
+
 def report_chunks(engine: Engine, campaign_id: int, options: ReportOptions) -> AsyncIterator[bytes]:
     """The report's bytes, produced by a thread, as an async iterator for StreamingResponse."""
     q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
@@ -94,7 +105,7 @@ def report_chunks(engine: Engine, campaign_id: int, options: ReportOptions) -> A
         thread.start()
         try:
             while True:
-                item = await run_in_threadpool(q.get)
+                item = await run_in_threadpool(_next, q, cancelled)
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
