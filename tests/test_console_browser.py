@@ -88,7 +88,9 @@ def test_sample_campaign_end_to_end_in_the_browser(
 
         expect(card.locator(".progress-pct")).to_have_text("100% finished", timeout=120_000)
         expect(card).to_contain_text("Pickup rate")
-        expect(card.locator(".status")).to_have_text("completed", timeout=30_000)  # the daemon closes it
+        expect(card.locator(".status")).to_have_text(
+            "completed", timeout=30_000
+        )  # the daemon closes it
         page.click("#detail-title")  # the chart and the contacts of the finished campaign
         expect(page.locator("#chart svg rect").first).to_be_attached()
         page.fill("#q", "Aarav")
@@ -154,3 +156,23 @@ def test_hostile_cells_are_shown_as_text(browser: Browser, sqlite_url: str, tmp_
         assert page.locator("#contacts script, #contacts img").count() == 0
         page.wait_for_timeout(300)  # give an injected handler the chance to fire, if any
         assert dialogs == []
+
+
+def test_the_page_asks_for_the_token_and_keeps_it_for_the_session(
+    browser: Browser, sqlite_url: str, tmp_path: Path
+) -> None:
+    with serve(sqlite_url, tmp_path) as console:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{console.base_url}/#token=wrong")
+        expect(page.locator("#login")).to_be_visible()
+        expect(page.locator("#login-error")).to_contain_text("refused")
+        assert "wrong" not in page.url  # the token leaves the address bar
+        page.fill("#token-input", console.token)
+        page.click("#token-form button")
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#campaigns")).to_contain_text("No campaign yet")
+        page.reload()  # sessionStorage keeps it: no second prompt
+        expect(page.locator("#app")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('vaani-token')") == console.token
+        context.close()
