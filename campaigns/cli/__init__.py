@@ -23,6 +23,7 @@ COMMANDS = {
     "report": "campaigns.cli.report_cmd:report",
     "sandbox": "campaigns.cli.sandbox_cmd:sandbox",
     "demo": "campaigns.cli.demo_cmd:demo",
+    "serve": "campaigns.cli.serve_cmd:serve",
     "db": "campaigns.cli.db_cmd:db",
 }
 

@@ -16,10 +16,12 @@ import logging
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -81,6 +83,29 @@ def _fresh_db(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _serve(engine: Any, settings: Any, base_url: str, port: int, console: Any) -> int:
+    """The daemon and the web console in one event loop until Ctrl-C (``demo --serve``)."""
+    from campaigns.cli.serve_cmd import start_console
+    from scheduler.runner import run_daemon
+
+    console.print("[bold]3.[/] the scheduler and the web console run until Ctrl-C")
+
+    def daemon(stop: threading.Event) -> Any:
+        return run_daemon(
+            engine, settings, api_key=DEMO_KEY, base_url=base_url, stop_requested=stop
+        )
+
+    return start_console(
+        engine,
+        host="127.0.0.1",
+        port=port,
+        token=None,
+        max_upload_mb=200,
+        daemon=daemon,
+        secrets_to_redact=[DEMO_KEY],
+    )
+
+
 @click.command()
 @click.option(
     "--out-dir",
@@ -98,13 +123,37 @@ def _fresh_db(path: Path) -> str:
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Sandbox seed.")
 @click.option("--rate-limit", default="20/s", show_default=True, help="Daemon's request rate.")
+@click.option(
+    "--serve",
+    "with_console",
+    is_flag=True,
+    help="Also serve the web console, and keep the sandbox, the daemon and the console up "
+    "until Ctrl-C.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="The console's port, with --serve.",
+)
 @pass_app
-def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_limit: str) -> None:
+def demo(
+    app: AppContext,
+    out_dir: Path,
+    csv_path: Path | None,
+    seed: int,
+    rate_limit: str,
+    with_console: bool,
+    port: int,
+) -> None:
     """Run the whole product end to end on a local sandbox (no real calls, nothing to set up).
 
     Imports the sample contacts, calls them through the sandbox inside a demo calling window
     that is open around the clock (real campaigns default to 09:00-20:00 recipient-local),
     re-dials no-answers once after 3 seconds, prints the summary and writes the report.
+    With --serve, the web console (loopback only, its URL printed) shows it all, and
+    everything stays up until Ctrl-C.
     """
     from rich.console import Console
 
@@ -163,27 +212,31 @@ def demo(app: AppContext, out_dir: Path, csv_path: Path | None, seed: int, rate_
                 f"{s['invalid']} invalid, {plural(s['duplicates'], 'duplicate')}, "
                 f"{s['suppressed']} on the do-not-call list (rejects: {out_dir / 'rejects.csv'})"
             )
-            console.print("[bold]3.[/] running the scheduler until every contact is finished")
             setup_logging(json_lines=False, level=logging.WARNING, secrets=[DEMO_KEY])
-            display = ProgressLine(console=console) if console.is_terminal else None
-            try:
-                code = asyncio.run(
-                    run_daemon(
-                        engine,
-                        DaemonSettings(
-                            rate=parse_rate(rate_limit),
-                            poll_interval=1.0,
-                            until_done=True,
-                            max_concurrent=50,
-                        ),
-                        api_key=DEMO_KEY,
-                        base_url=base_url,
-                        on_progress=display.update if display else None,
+            settings = DaemonSettings(
+                rate=parse_rate(rate_limit),
+                poll_interval=1.0,
+                until_done=not with_console,
+                max_concurrent=50,
+            )
+            if with_console:
+                code = _serve(engine, settings, base_url, port, console)
+            else:
+                console.print("[bold]3.[/] running the scheduler until every contact is finished")
+                display = ProgressLine(console=console) if console.is_terminal else None
+                try:
+                    code = asyncio.run(
+                        run_daemon(
+                            engine,
+                            settings,
+                            api_key=DEMO_KEY,
+                            base_url=base_url,
+                            on_progress=display.update if display else None,
+                        )
                     )
-                )
-            finally:
-                if display is not None:
-                    display.close()
+                finally:
+                    if display is not None:
+                        display.close()
             if code != 0:
                 raise UserError(f"the daemon stopped with exit code {code}")
         finally:
