@@ -177,4 +177,6 @@ def test_with_daemon_needs_an_api_key_in_one_line(sqlite_url: str) -> None:
         "serve", "--with-daemon", "--port", "0", "--token", "t", db_url=sqlite_url, timeout=30
     )
     assert res.returncode == 1
-    assert res.stderr.strip() == "Error: no API key: pass --api-key or set VAANI_API_KEY"
+    line = res.stderr.strip()
+    assert line.startswith("Error: no API key: pass --api-key or set VAANI_API_KEY")
+    assert len(line.splitlines()) == 1
