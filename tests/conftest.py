@@ -200,7 +200,10 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
     given, else a free one); stopped at teardown."""
     started: list[Sandbox] = []
 
-    def factory(*args: str, api_key: str = TEST_API_KEY, port: int | None = None) -> Sandbox:
+    def factory(
+        *args: str, api_key: str = TEST_API_KEY, port: int | None = None, provider: str = "vaani"
+    ) -> Sandbox:
+        args = ("--provider", provider, *args)
         sb = start_sandbox(*args, api_key=api_key, log_dir=tmp_path, port=port)
         started.append(sb)
         return sb

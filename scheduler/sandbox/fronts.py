@@ -95,6 +95,7 @@ class FrontEnd:
 #: provider name -> module whose ``FRONT`` is that provider's front-end
 FRONTS: dict[str, str] = {
     "vaani": "scheduler.sandbox.app",
+    "vaniagent": "scheduler.sandbox.front_vaniagent",
 }
 
 
