@@ -57,7 +57,7 @@ def parse_window(text: str) -> Window:
     count = float(text.split("/", 1)[0])
     if count < 1 or count != int(count):
         raise ValueError(f"invalid window {text!r}: the number of requests must be a whole number")
-    return Window(limit=int(count), period_s=count / rate)
+    return Window(limit=int(count), period_s=round(count / rate, 6))  # 500/min: 60, not 59.99..
 
 
 def parse_limits(text: str) -> tuple[float | None, tuple[Window, ...]]:
