@@ -33,24 +33,11 @@ from scheduler.providers.vaniagent_wire import (
     to_listed,
 )
 from storage.states import Outcome
+from tests.test_client_wire import json_values
 
 NOW = 1_795_000_000.0
 PROPS = settings(max_examples=150, deadline=None)
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 KEYS = [
     "id",
     "agent_id",

@@ -58,6 +58,7 @@ from scheduler.providers.base import (
 )
 from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaniagent_wire import (
     LIMIT_MAX,
     NAME_KEY,
@@ -227,21 +228,11 @@ class VaniAgentProvider:
     async def find_calls(self, query: CallQuery, *, max_pages: int = 10) -> list[CallRecord]:
         """Pages newest first until calls older than ``query.earliest`` (or the end); the
         matching records oldest first."""
-        found: list[CallRecord] = []
-        seen: set[str] = set()  # offset pages of a growing list may repeat a record
-        for page_no in range(1, max_pages + 1):
-            page = await self.list_calls(page=page_no, page_size=LIMIT_MAX)
-            older = False
-            for record in page.records:
-                if record.call_id not in seen and query.matches(record):
-                    seen.add(record.call_id)
-                    found.append(record)
-                if record.created_at is not None and record.created_at < query.earliest:
-                    older = True
-            if older or page.is_last:
-                break
-        found.reverse()
-        return found
+
+        async def page(n: int) -> CallPage:
+            return await self.list_calls(page=n, page_size=LIMIT_MAX)
+
+        return await find_newest_first(page, query, max_pages=max_pages)
 
     async def outcome(self, call_id: str) -> CallOutcome:
         """``GET /v1/calls/{id}``: status, duration, transcript, sentiment, URLs, summary."""

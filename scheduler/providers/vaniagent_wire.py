@@ -28,7 +28,6 @@ documents, and what we assume where it is silent:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -46,6 +45,7 @@ from scheduler.providers.wire_common import (
     as_number,
     as_status,
     as_text,
+    decode_json,
     parse_retry_after,
     parse_timestamp,
     shorten,
@@ -213,8 +213,8 @@ def parse_rate_info(headers: Mapping[str, str], *, now: float | None = None) -> 
 def error_parts(content: bytes) -> tuple[str | None, str | None, str | None]:
     """``(code, message, param)`` of a VaniAgent error body; Nones where it does not say."""
     try:
-        data = json.loads(content) if content.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = decode_json(content)
+    except WireError:
         return None, None, None
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, str):

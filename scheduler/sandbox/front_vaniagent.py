@@ -48,11 +48,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from scheduler.sandbox.app import e164_problem
+from scheduler.sandbox.app import _account, _int_param, _state, e164_problem
 from scheduler.sandbox.fronts import FrontEnd, Header, Scope, header
 from scheduler.sandbox.limits import Decision
 from scheduler.sandbox.sim import CONNECTED, Call, check_hooks, iso_utc
-from scheduler.sandbox.state import Account, SandboxState
+from scheduler.sandbox.state import Account
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -137,16 +137,6 @@ def record(call: Call, now: float, from_number: str | None, *, full: bool) -> di
     return rec
 
 
-def _state(request: Request) -> SandboxState:
-    state: SandboxState = request.app.state.sandbox
-    return state
-
-
-def _account(request: Request) -> Account:
-    account: Account = request.scope["sandbox.account"]
-    return account
-
-
 def _from_numbers(request: Request) -> dict[str, str]:
     """The ``from_number`` of each placed call (the engine's Call has no such field)."""
     numbers: dict[str, str] | None = getattr(request.app.state, "vaniagent_from", None)
@@ -216,16 +206,6 @@ async def make_call(request: Request) -> Response:
     return JSONResponse(answer, status_code=201)
 
 
-def _query_int(request: Request, name: str, default: int) -> int | str:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        return f"{name} must be an integer, got {raw!r}"
-
-
 def newest_first(
     account: Account, offset: int, limit: int, keep: Any = None
 ) -> tuple[list[Call], int]:
@@ -241,8 +221,8 @@ def newest_first(
 
 
 async def list_calls(request: Request) -> Response:
-    limit = _query_int(request, "limit", DEFAULT_LIMIT)
-    offset = _query_int(request, "offset", 0)
+    limit = _int_param(request, "limit", DEFAULT_LIMIT)
+    offset = _int_param(request, "offset", 0)
     for name, value in (("limit", limit), ("offset", offset)):
         if isinstance(value, str):
             return _invalid(value, name)
