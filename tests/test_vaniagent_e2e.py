@@ -201,3 +201,23 @@ def test_a_wrong_key_stops_run_in_one_line_that_never_shows_it(
     assert sb.calls() == []
     db_bytes = Path(sqlite_url.removeprefix("sqlite:///")).read_bytes()
     assert wrong.encode() not in db_bytes
+
+
+def test_configured_windows_cap_what_run_sends(
+    sandbox_factory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``[providers.vaniagent] rate-limit = "50/s, 12/min"``: a run that wants many more
+    requests sends 12 in its first minute, whatever the ceiling of ``--rate-limit``."""
+    sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "0.5-1", provider="vaniagent")
+    csv_path = write_contacts_csv(tmp_path / "contacts.csv", rows(8))
+    create_campaign(sqlite_url, csv_path, *ALL_DAY, "--provider", "vaniagent")
+    config = tmp_path / "windows.toml"
+    config.write_text('[providers.vaniagent]\nrate-limit = "50/s, 12/min"\n')
+    proc = start_cli(*run_args(config), db_url=sqlite_url, env=env_for(sb), log=tmp_path / "w.log")
+    deadline = time.monotonic() + 20
+    while sum(sb.stats()["requests"].values()) < 12 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # at 100/s, without the window, hundreds more would go in this time
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, (tmp_path / "w.log").read_text()
+    assert sum(sb.stats()["requests"].values()) == 12
