@@ -116,7 +116,7 @@ def test_get_call_never_crashes(data: Any) -> None:
     assert outcome.raw is data
     assert outcome.call_id
     assert outcome.summary is None or outcome.summary.strip() == outcome.summary
-    assert all(not k.startswith(f"metadata.{REF_KEY}") for k in outcome.entities)
+    assert set(outcome.entities) <= {"sentiment", "transcript_url", "recording_url", "metadata"}
 
 
 @PROPS
@@ -172,6 +172,9 @@ def test_reset_is_a_unix_timestamp_not_seconds() -> None:
         ("failed", None, "failed", Outcome.FAILED),
         ("completed", None, "completed", Outcome.ANSWERED),
         ("failed", "something new", "failed", Outcome.FAILED),
+        ("completed", "no_answer", "completed", Outcome.ANSWERED),
+        ("failed", "completed", "failed", Outcome.FAILED),
+        ("failed", "No-Answer", "no_answer", Outcome.NO_ANSWER),
     ],
 )
 def test_status_and_end_reason_classify_as_our_outcomes(
@@ -209,8 +212,7 @@ def test_a_full_call_maps_its_known_fields() -> None:
         "sentiment": "positive",
         "transcript_url": "https://x/t.txt",
         "recording_url": "https://x/r.mp3",
-        "end_reason": "completed",
-        "metadata.customer_id": "cust_123",
+        "metadata": raw["metadata"],
     }
     rec = to_listed(raw)
     assert rec is not None

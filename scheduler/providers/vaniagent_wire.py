@@ -16,9 +16,11 @@ documents, and what we assume where it is silent:
 * statuses are ``initiated``, ``in_progress``, ``completed``, ``failed``. The seed has no word
   for a missed call: ASSUMED, a final call says why in ``end_reason`` (``completed``,
   ``voicemail``, ``no_answer``, ``busy``, ``failed``). :func:`neutral_status` maps a status
-  and its end reason onto our neutral names (``completed`` + ``voicemail`` is
-  ``voicemail``; ``failed`` + ``no_answer`` is ``no_answer``); without an end reason the
-  status is taken as it is. ``raw_status`` always keeps VaniAgent's own word;
+  and its end reason onto our neutral names (``completed`` + ``voicemail`` is ``voicemail``;
+  ``failed`` + ``no_answer`` is ``no_answer``); without an end reason the status is taken as
+  it is. ``raw_status`` always keeps VaniAgent's own word;
+* there is no entities field: the entities are ``sentiment``, ``transcript_url``,
+  ``recording_url`` and the ``metadata`` echo (:func:`entities_of`);
 * our attempt reference travels in the call's ``metadata`` under :data:`REF_KEY` (and the
   contact's name under :data:`NAME_KEY`, for the agent's greeting): the listing echoes it, so
   a lost answer is reconciled by it rather than by number and time;
@@ -36,6 +38,7 @@ from typing import Any
 import httpx
 
 from scheduler.errors import RateLimitInfo
+from scheduler.outcomes import normalise_status
 from scheduler.providers.base import CallOutcome, CallPage, ListedCall, PlacedCall
 from scheduler.providers.wire_common import (
     WireError,
@@ -56,16 +59,27 @@ LIMIT_MIN, LIMIT_MAX = 1, 100
 REF_KEY = "_campaigns_ref"
 #: the metadata key the contact's name travels under (VaniAgent's call takes no name field)
 NAME_KEY = "_campaigns_name"
-_RESERVED = frozenset({REF_KEY, NAME_KEY})
-#: end reasons that refine a VaniAgent status into one of our neutral statuses
-_END_REASONS = frozenset({"completed", "voicemail", "no_answer", "busy", "failed"})
+#: end reasons that name why a ``failed`` call failed, in our neutral statuses
+_FAILED_REASONS = frozenset({"no_answer", "busy", "failed"})
 
 
 def neutral_status(status: Any, end_reason: Any) -> str | None:
-    """Our status name for VaniAgent's ``status`` and ``end_reason`` (see the docstring)."""
+    """Our status name for VaniAgent's ``status`` and ``end_reason`` (see the docstring)::
+
+        completed + voicemail                -> voicemail
+        completed + anything else or absent  -> completed
+        failed + no_answer / busy / failed   -> that end reason
+        failed + anything else or absent     -> failed
+        any other status                     -> the status itself (lower-cased)
+
+    The webhook events (``vaniagent_events``) map the same way: a call settles the same
+    whether polled or pushed.
+    """
     word = as_status(status)
-    reason = as_status(end_reason)
-    if word in ("completed", "failed") and reason in _END_REASONS:
+    reason = normalise_status(end_reason if isinstance(end_reason, str) else None)
+    if word == "completed":
+        return "voicemail" if reason == "voicemail" else word
+    if word == "failed" and reason in _FAILED_REASONS:
         return reason
     return word
 
@@ -159,16 +173,16 @@ def parse_list(data: Any, *, page: int, limit: int) -> CallPage:
 
 def entities_of(raw: Mapping[str, Any]) -> dict[str, Any]:
     """What VaniAgent tells about a call, as report entities (it has no entities field):
-    ``sentiment``, ``transcript_url``, ``recording_url``, ``end_reason`` when present, and each
-    metadata key echoed back as ``metadata.<key>`` (not our reserved keys)."""
+    ``sentiment``, ``transcript_url``, ``recording_url`` when present, and ``metadata``, the
+    metadata echoed back (one ``entity.metadata`` column; the same as the webhook events)."""
     out: dict[str, Any] = {}
-    for key in ("sentiment", "transcript_url", "recording_url", "end_reason"):
+    for key in ("sentiment", "transcript_url", "recording_url"):
         value = as_text(raw.get(key))
         if value is not None:
             out[key] = value
-    for key, value in echoed_metadata(raw).items():
-        if isinstance(key, str) and key not in _RESERVED:
-            out[f"metadata.{key}"] = value
+    metadata = echoed_metadata(raw)
+    if metadata:
+        out["metadata"] = metadata
     return out
 
 
