@@ -32,6 +32,8 @@ from scheduler.providers.vaniagent_wire import (
     parse_reset,
     to_listed,
 )
+from scheduler.sandbox.front_vaniagent import event_data, record
+from scheduler.sandbox.sim import Call
 from storage.states import Outcome
 from tests.test_client_wire import json_values
 
@@ -246,3 +248,32 @@ def test_error_detail_leads_with_the_code() -> None:
     assert error_code("The 'to_number' field is required") is None
     assert error_detail(b"plain text") == "plain text"
     assert (clamp_limit(0), clamp_limit(500), clamp_limit(42)) == (1, 100, 42)
+
+
+def test_the_sandbox_event_data_reads_as_the_polled_call() -> None:
+    """What the sandbox would push for an ended call parses to what polling it reads."""
+    for outcome in ("completed", "voicemail", "no_answer", "busy", "failed"):
+        call = Call(
+            call_id=f"c-{outcome}",
+            agent_id="agent-1",
+            contact_number="+14155550100",
+            name="Ada Lovelace",
+            call_type="outbound",
+            metadata={REF_KEY: "attempt-1", "customer_id": "c-1"},
+            created=NOW,
+            total_s=12.5,
+            outcome=outcome,
+            speed=1.0,
+        )
+        data = event_data(call, "+14155550199")
+        polled = parse_call(record(call, call.end + 1, "+14155550199", full=True), call_id="x")
+        pushed = parse_call(data, call_id=data["call_id"])
+        assert pushed.call_id == polled.call_id == call.call_id
+        assert (pushed.status, pushed.raw_status) == (polled.status, polled.raw_status)
+        assert classify(pushed.status) is classify(outcome)
+        assert pushed.entities == polled.entities and pushed.summary == polled.summary
+        assert (
+            pushed.duration_ms
+            == polled.duration_ms
+            == (12_500 if outcome in ("completed", "voicemail") else 0)
+        )

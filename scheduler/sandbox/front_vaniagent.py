@@ -137,6 +137,15 @@ def record(call: Call, now: float, from_number: str | None, *, full: bool) -> di
     return rec
 
 
+def event_data(call: Call, from_number: str | None = None) -> dict[str, Any]:
+    """The ``data`` of the webhook event for an ended ``call``: the same fields and values as
+    ``GET /v1/calls/{id}`` shows (without the transcript), plus ``call_id`` as the seed's
+    webhook payload names the id, so that a call settles the same polled or pushed."""
+    data = record(call, call.end, from_number, full=False)
+    data["call_id"] = call.call_id
+    return data
+
+
 def _from_numbers(request: Request) -> dict[str, str]:
     """The ``from_number`` of each placed call (the engine's Call has no such field)."""
     numbers: dict[str, str] | None = getattr(request.app.state, "vaniagent_from", None)
