@@ -6,6 +6,9 @@
 * ``http``: the HTTP core every provider client is built on (gate, retries, error mapping);
 * ``wire_common``: parsing rules every provider's wire shares;
 * ``vaani`` and ``vaani_wire``: Vaani (``X-API-Key``, newest-first call history).
+* ``vaniagent`` and ``vaniagent_wire``: VaniAgent (``Authorization: Bearer``, ``/v1/calls``
+  offset pages read newest first, our attempt reference echoed in the call's metadata);
+* ``listing``: the newest-first search of a listing for a lost answer's call.
 
 Only this package knows a provider's wire; the dispatcher, poller and reconciler see the
 interface and its :class:`Capabilities`.
