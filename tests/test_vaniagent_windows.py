@@ -9,6 +9,8 @@ import asyncio
 import bisect
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.errors import RateLimitInfo
 from scheduler.providers.http import OpenGate
@@ -140,3 +142,24 @@ def test_observe_reaches_the_wrapped_gate() -> None:
     assert seen == [("dispatch", 429)]
     with pytest.raises(ValueError, match="at least one window"):
         WindowedGate(OpenGate(), [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789./, smhinutero", max_size=24))
+def test_any_rate_limit_text_parses_or_says_why(text: str) -> None:
+    try:
+        rate, windows = parse_limits(text)
+    except ValueError as exc:
+        assert str(exc).startswith("invalid")
+        return
+    if windows:
+        assert rate is None and len(windows) == len(text.split(","))
+        assert all(w.limit >= 1 and w.period_s > 0 for w in windows)
+    else:
+        assert rate is not None and rate > 0
+
+
+@given(st.integers(1, 10_000), st.sampled_from([("s", 1.0), ("min", 60.0), ("h", 3600.0)]))
+def test_windows_round_trip(limit: int, unit: tuple[str, float]) -> None:
+    name, seconds = unit
+    assert parse_window(f"{limit}/{name}") == Window(limit, seconds)
