@@ -7,8 +7,8 @@ rate-limit reset read as a Unix timestamp.
 
 from __future__ import annotations
 
-import contextlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -82,8 +82,9 @@ def test_a_listed_record_never_crashes_and_keeps_raw(data: dict[str, Any]) -> No
 def test_any_json_is_a_page_or_a_wire_error(data: Any) -> None:
     try:
         page = parse_list(data, page=2, limit=50)
-    except WireError:
-        assert not isinstance(data, dict) or not isinstance(data.get("data", []), list)
+    except WireError as exc:
+        shape = not isinstance(data, dict) or not isinstance(data.get("data", []), list)
+        assert shape or "older calls first" in str(exc)
         return
     assert page.page == 2
     assert all(r.raw in data["data"] for r in page.records)
@@ -97,14 +98,16 @@ def test_any_json_is_a_page_or_a_wire_error(data: Any) -> None:
     )
 )
 def test_list_answers_of_any_shape(data: dict[str, Any]) -> None:
-    with (
-        pytest.raises(WireError)
-        if not isinstance(data.get("data", []), list)
-        else contextlib.nullcontext()
-    ):
+    try:
         page = parse_list(data, page=1, limit=20)
-        if not data.get("data"):
-            assert page.is_last
+    except WireError as exc:
+        shape = not isinstance(data.get("data", []), list)
+        assert shape or "older calls first" in str(exc)
+        return
+    if not data.get("data"):
+        assert page.is_last
+    times = [r.created_at for r in page.records if r.created_at is not None]
+    assert len(times) < 2 or times[-1] - times[0] <= timedelta(seconds=1)
 
 
 @PROPS
@@ -277,3 +280,17 @@ def test_the_sandbox_event_data_reads_as_the_polled_call() -> None:
             == polled.duration_ms
             == (12_500 if outcome in ("completed", "voicemail") else 0)
         )
+
+
+def test_a_page_listed_oldest_first_is_refused_not_misread() -> None:
+    rows = [
+        {"id": "a", "created_at": "2026-12-01T10:00:00Z"},
+        {"id": "b", "created_at": "2026-12-01T10:00:05Z"},
+    ]
+    with pytest.raises(WireError, match="older calls first"):
+        parse_list({"data": rows}, page=1, limit=20)
+    page = parse_list({"data": rows[::-1]}, page=1, limit=20)
+    assert [r.call_id for r in page.records] == ["b", "a"]
+    # the same second, or within the slack, is not an order at all
+    rows[1]["created_at"] = "2026-12-01T10:00:00.500Z"
+    assert len(parse_list({"data": rows}, page=1, limit=20).records) == 2

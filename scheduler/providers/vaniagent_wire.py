@@ -31,8 +31,8 @@ documents, and what we assume where it is silent:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -60,6 +60,8 @@ REF_KEY = "_campaigns_ref"
 #: the metadata key the contact's name travels under (VaniAgent's call takes no name field)
 NAME_KEY = "_campaigns_name"
 #: end reasons that name why a ``failed`` call failed, in our neutral statuses
+#: how far a page may run older-to-newer before it counts as listed oldest first
+ORDER_SLACK = timedelta(seconds=1)
 _FAILED_REASONS = frozenset({"no_answer", "busy", "failed"})
 
 
@@ -138,6 +140,23 @@ def parse_placed(data: Any) -> PlacedCall:
     return PlacedCall(call_id=call_id, raw=data)
 
 
+def check_newest_first(records: Sequence[ListedCall]) -> None:
+    """WireError when a page lists older calls first (by more than :data:`ORDER_SLACK`).
+
+    The poller stops reading at the first page older than the calls it needs, and a lost
+    answer whose call it did not see is taken as never placed: read oldest first, the
+    listing would make it re-dial a call that was placed. Refusing the page instead leaves
+    lost answers undecided (never re-dialled) and outcomes to the direct look-ups.
+    """
+    times = [r.created_at for r in records if r.created_at is not None]
+    if len(times) >= 2 and times[-1] - times[0] > ORDER_SLACK:
+        raise WireError(
+            "GET /v1/calls lists older calls first; this client assumes newest first "
+            "(see the README's VaniAgent notes) and will not read it, lest a lost call be "
+            "taken as never placed"
+        )
+
+
 def parse_list(data: Any, *, page: int, limit: int) -> CallPage:
     """A list-calls answer as page ``page`` of ``limit`` records (what we asked for).
 
@@ -150,6 +169,7 @@ def parse_list(data: Any, *, page: int, limit: int) -> CallPage:
     if not isinstance(items, list):
         raise WireError(f"GET /v1/calls 'data' is a {type(items).__name__}, not a list")
     records = [r for r in (to_listed(item) for item in items) if r is not None]
+    check_newest_first(records)
     total = as_count(data.get("total"))
     served = as_count(data.get("limit"))
     offset = as_count(data.get("offset"))
