@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from campaigns.report_pages import text_cell
 from scheduler.outcomes import classify
+from storage.engine import make_engine
+from storage.models import Base
 from tests.cli_helpers import (
     ALL_DAY,
     DAEMON_FAST,
@@ -169,6 +172,23 @@ def test_postgresql_end_to_end(sandbox_factory, pg_url: str, tmp_path: Path) -> 
     cid, logs, _ = killed_then_done(sb, pg_url, tmp_path, n=n, seed=12)
     check_against_truth(sb, pg_url, cid, n, tmp_path)
     assert sb.api_key not in logs
+    stored = database_text(pg_url)
+    assert sb.calls()[0]["call_id"] in stored  # the dump really holds the run
+    assert sb.api_key not in stored
+
+
+def database_text(db_url: str) -> str:
+    """Every row of every table, as text (to look for a secret in)."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return "\n".join(
+                repr(tuple(row))
+                for table in Base.metadata.sorted_tables
+                for row in conn.execute(select(table))
+            )
+    finally:
+        engine.dispose()
 
 
 def test_a_wrong_key_stops_run_in_one_line_that_never_shows_it(
