@@ -9,7 +9,7 @@ then the config file's ``[providers.NAME]`` table::
     api-key = "..."            # better in the environment; the file must then be private
     base-url = "https://api.vaniagent.example"
     webhook-secret = "..."     # VaniAgent signs its webhooks with it
-    rate-limit = "100/min"
+    rate-limit = "100/min, 1000/h"   # a list: windows kept together; one rate: the ceiling
 
 A provider is driven when it has a key. A running campaign whose provider has none stops
 ``run`` at start with the variable to set: it would otherwise wait forever, silently.

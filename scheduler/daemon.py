@@ -50,7 +50,7 @@ from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.poller import OutcomePoller
-from scheduler.providers import CallProvider
+from scheduler.providers import PROVIDERS, CallProvider
 from scheduler.ratelimit import RateLimiter
 from scheduler.reachability import Reachability
 from scheduler.retry import RetryPolicy
@@ -397,8 +397,10 @@ class Daemon:
         assert self.dispatcher is not None
         self._fatal_now = self._fatal_now or job is None
         if job is None or account_error_scope(exc) == "daemon":
+            spec = PROVIDERS.get(self.client.name)
             msg = (
-                f"dispatch paused: {exc}. Check the API key (VAANI_API_KEY) and the account's "
+                f"dispatch paused: {exc.user_message()}. Check the API key "
+                f"({spec.key_env if spec else 'its API key'}) and the account's "
                 "balance, then restart or resume."
             )
             if self.dispatcher.paused_reason is None:

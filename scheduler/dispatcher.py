@@ -47,6 +47,7 @@ from scheduler.errors import (
 )
 from scheduler.providers.base import CallProvider, DialRequest
 from scheduler.reachability import Reachability
+from scheduler.reconcile import attempt_ref
 from storage import claims, settle
 from storage.claims import DialJob
 from storage.engine import Engine
@@ -180,7 +181,7 @@ class Dispatcher:
                     caller_id=camp.outbound_number,
                     voice=camp.voice,
                     options=camp.call_options or {},
-                    client_ref=f"attempt-{job.attempt_id}",
+                    client_ref=attempt_ref(job.attempt_id),
                 )
             )
         except asyncio.CancelledError:

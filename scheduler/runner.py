@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 
 from scheduler import dbexec
 from scheduler.daemon import Daemon, DaemonSettings
-from scheduler.providers import DEFAULT_PROVIDER, make_provider
+from scheduler.providers import DEFAULT_PROVIDER, make_provider, provider_spec
+from scheduler.providers.http import RequestGate
 from scheduler.ratelimit import LimiterRegistry
+from scheduler.ratelimit_windows import Window, WindowedGate, parse_window
 from scheduler.reachability import Reachability, ReachabilityGate, display_url
 from storage.engine import Engine
 from storage.progress import Progress
@@ -32,6 +34,14 @@ class Drive:
     base_url: str | None = None
     #: requests per second for this provider's key; None: the settings' rate
     rate: float | None = None
+    #: request windows enforced together (``scheduler.ratelimit_windows``); None: the
+    #: provider's plan windows from the registry (``ProviderSpec.rate_windows``)
+    windows: tuple[Window, ...] | None = None
+
+    def plan_windows(self) -> tuple[Window, ...]:
+        if self.windows is not None:
+            return self.windows
+        return tuple(parse_window(w) for w in provider_spec(self.provider).rate_windows)
 
 
 async def run_daemons(
@@ -51,11 +61,13 @@ async def run_daemons(
             own = replace(settings, rate=drive.rate) if drive.rate else settings
             limiter = registry.get(drive.provider, drive.api_key, rate=own.rate)
             reach = Reachability("the API", warn_every=own.unreachable_warn_every)
+            windows = drive.plan_windows()
+            gate: RequestGate = WindowedGate(limiter, windows) if windows else limiter
             client = make_provider(
                 drive.provider,
                 api_key=drive.api_key,
                 base_url=drive.base_url,
-                gate=ReachabilityGate(limiter, reach),
+                gate=ReachabilityGate(gate, reach),
                 timeout=own.request_timeout,
                 retry=own.retry,
                 max_connections=own.max_connections,

@@ -60,6 +60,21 @@ def _rate(value: str, where: str) -> float:
         raise click.BadParameter(str(exc), param_hint=where) from None
 
 
+def _limits(value: str | None, where: str) -> dict[str, Any]:
+    """A provider's ``rate-limit`` as Drive fields: one rate is its ceiling, a comma list its
+    windows (``scheduler.ratelimit_windows``); none: the ceiling of --rate-limit and the
+    provider's plan windows."""
+    from scheduler.ratelimit_windows import parse_limits
+
+    if not value:
+        return {}
+    try:
+        rate, windows = parse_limits(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=where) from None
+    return {"rate": rate, "windows": windows}
+
+
 def _positive(value: timedelta, flag: str = "--give-up-after") -> float:
     if value.total_seconds() <= 0:
         raise click.BadParameter("must be longer than 0s", param_hint=flag)
@@ -237,9 +252,7 @@ class ProviderKeys:
                 provider=r.name,
                 api_key=r.api_key,
                 base_url=r.base_url,
-                rate=_rate(r.rate_limit, f"[providers.{r.name}] rate-limit")
-                if r.rate_limit
-                else None,
+                **_limits(r.rate_limit, f"[providers.{r.name}] rate-limit"),
             )
             for r in require(self.runs, running)
         ]

@@ -8,6 +8,9 @@
 * ``vaani`` and ``vaani_wire``: Vaani (``X-API-Key``, newest-first call history).
 * ``voisnap`` and ``voisnap_wire``: Voisnap (bearer key or JWT; REST paths assumed from its
   SDK and overridable with ``VOISNAP_PATHS``).
+* ``vaniagent`` and ``vaniagent_wire``: VaniAgent (``Authorization: Bearer``, ``/v1/calls``
+  offset pages read newest first, our attempt reference echoed in the call's metadata);
+* ``listing``: the newest-first search of a listing for a lost answer's call.
 
 Only this package knows a provider's wire; the dispatcher, poller and reconciler see the
 interface and its :class:`Capabilities`.

@@ -19,6 +19,8 @@ from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import RequestGate
 from scheduler.providers.vaani import DEFAULT_BASE_URL as VAANI_BASE_URL
 from scheduler.providers.vaani import VaaniProvider
+from scheduler.providers.vaniagent import DEFAULT_BASE_URL as VANIAGENT_BASE_URL
+from scheduler.providers.vaniagent import STARTER_WINDOWS, VaniAgentProvider
 from scheduler.providers.voisnap import DEFAULT_BASE_URL as VOISNAP_BASE_URL
 from scheduler.providers.voisnap import build as build_voisnap
 from scheduler.retry import RetryPolicy, Sleep
@@ -36,6 +38,9 @@ class ProviderSpec:
     build: Callable[..., CallProvider]
     #: the variable holding the secret the provider signs its webhooks with, if it sends any
     webhook_secret_env: str | None = None
+    #: the plan's request windows (``"100/min"``, ``"1000/h"``), enforced together when the
+    #: config's ``rate-limit`` names none (``scheduler.ratelimit_windows``)
+    rate_windows: tuple[str, ...] = ()
 
 
 PROVIDERS: dict[str, ProviderSpec] = {
@@ -54,6 +59,16 @@ PROVIDERS: dict[str, ProviderSpec] = {
         key_env="VOISNAP_API_KEY",
         base_url_env="VOISNAP_BASE_URL",
         build=build_voisnap,
+    ),
+    "vaniagent": ProviderSpec(
+        name="vaniagent",
+        label="VaniAgent",
+        default_base_url=VANIAGENT_BASE_URL,
+        key_env="VANIAGENT_API_KEY",
+        base_url_env="VANIAGENT_BASE_URL",
+        build=VaniAgentProvider,
+        webhook_secret_env="VANIAGENT_WEBHOOK_SECRET",
+        rate_windows=STARTER_WINDOWS,
     ),
 }
 

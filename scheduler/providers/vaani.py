@@ -42,6 +42,7 @@ from scheduler.providers.base import (
 )
 from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaani_wire import (
     PAGE_SIZE_MAX,
     CallDetails,
@@ -184,19 +185,11 @@ class VaaniProvider:
     async def find_calls(self, query: CallQuery, *, max_pages: int = 10) -> list[CallRecord]:
         """Pages the history newest first until it reaches calls older than
         ``query.earliest`` (or its end); returns the matching records oldest first."""
-        found: list[CallRecord] = []
-        for page_no in range(1, max_pages + 1):
-            page = await self.call_history(page=page_no, page_size=PAGE_SIZE_MAX)
-            older = False
-            for record in page.records:
-                if query.matches(record):
-                    found.append(record)
-                if record.created_at is not None and record.created_at < query.earliest:
-                    older = True
-            if older or page.is_last:
-                break
-        found.reverse()
-        return found
+
+        async def page(n: int) -> CallPage:
+            return (await self.call_history(page=n, page_size=PAGE_SIZE_MAX)).to_page()
+
+        return await find_newest_first(page, query, max_pages=max_pages)
 
     async def outcome(self, call_id: str) -> CallOutcome:
         """The call's details (the transcript comes with them)."""

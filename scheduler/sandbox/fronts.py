@@ -104,6 +104,7 @@ class FrontEnd:
 FRONTS: dict[str, str] = {
     "vaani": "scheduler.sandbox.app",
     "voisnap": "scheduler.sandbox.front_voisnap",
+    "vaniagent": "scheduler.sandbox.front_vaniagent",
 }
 
 

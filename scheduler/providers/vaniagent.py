@@ -1,0 +1,262 @@
+"""VaniAgent behind the provider interface (``seeds/001``): calls through ``/v1/calls``.
+
+Usage::
+
+    async with VaniAgentProvider(api_key, gate=limiter) as agent:
+        placed = await agent.place_call(DialRequest(agent_id="agent_abc123",
+                                                    phone_e164="+14155550100", name="Ada",
+                                                    caller_id="+14155550199",
+                                                    client_ref="attempt-42"))
+        outcome = await agent.outcome(placed.call_id)
+
+Requests go through :class:`~scheduler.providers.http.HttpCore` (gate, retries, error
+mapping) like Vaani's; the key travels as ``Authorization: Bearer`` only (:class:`BearerAuth`)
+and is redacted from every message, log line and repr. What differs from Vaani:
+
+* the call carries our attempt reference in its ``metadata`` (``_campaigns_ref``), which the
+  listing echoes: :attr:`Capabilities.client_reference` is true and a lost answer is
+  reconciled by that reference;
+* the listing is ``limit``/``offset`` pages of at most 100, read newest first (an assumption
+  about the real service, see :mod:`~scheduler.providers.vaniagent_wire`);
+* ``insufficient_credits`` is an :class:`~scheduler.errors.InsufficientBalanceError` whatever
+  its HTTP status, and an unknown agent (404 ``resource_not_found`` on ``agent_id`` when
+  placing a call) a :class:`~scheduler.errors.ForbiddenError`: both pause dispatch instead of
+  failing every contact;
+* the plan limits requests per minute AND per hour: ``scheduler.ratelimit_windows`` paces the
+  second window (the registry's ``rate_windows``);
+* VaniAgent pushes ``call.completed`` / ``call.failed`` webhooks
+  (:attr:`Capabilities.pushes_events`); reading them is ``vaniagent_events``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from scheduler.errors import (
+    APIStatusError,
+    ForbiddenError,
+    InsufficientBalanceError,
+    ProviderError,
+    RateLimitInfo,
+)
+from scheduler.logs import REDACTED
+from scheduler.providers.base import (
+    CallOutcome,
+    CallPage,
+    CallQuery,
+    CallRecord,
+    Capabilities,
+    DialRequest,
+    Listing,
+    PlacedCall,
+)
+from scheduler.providers.config import ProviderConfig
+from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.listing import find_newest_first
+from scheduler.providers.vaniagent_wire import (
+    LIMIT_MAX,
+    NAME_KEY,
+    REF_KEY,
+    clamp_limit,
+    error_code,
+    error_detail,
+    parse_call,
+    parse_list,
+    parse_placed,
+    parse_rate_info,
+)
+from scheduler.retry import RetryPolicy, Sleep
+
+NAME = "vaniagent"
+LABEL = "VaniAgent"
+DEFAULT_BASE_URL = "https://api.vaniagent.com"
+CALLS_PATH = "/v1/calls"
+#: the Starter plan's limits (seeds/001): the default when the config names none
+STARTER_WINDOWS = ("100/min", "1000/h")
+CAPABILITIES = Capabilities(
+    pushes_events=True,
+    idempotency_key=False,
+    client_reference=True,
+    listing=Listing.NEWEST_FIRST_PAGES,
+    max_page_size=LIMIT_MAX,
+    transcript_in_outcome=True,
+)
+
+
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <key>`` on every request."""
+
+    def __init__(self, api_key: str) -> None:
+        self._key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign ``request`` (httpx calls this once per request)."""
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(api_key='{REDACTED}')"
+
+
+def _rate_info(headers: httpx.Headers) -> RateLimitInfo:
+    return parse_rate_info(headers)
+
+
+def _refined(exc: APIStatusError, *, placing: bool) -> APIStatusError:
+    """The error VaniAgent's error code means, where it says more than the HTTP status."""
+    code = error_code(exc.detail)
+    cls: type[APIStatusError] | None = None
+    if code == "insufficient_credits" and not isinstance(exc, InsufficientBalanceError):
+        cls = InsufficientBalanceError
+    elif placing and exc.status_code == 404 and "agent_id" in (exc.detail or ""):
+        cls = ForbiddenError  # the agent is not this key's: pause, do not burn contacts
+    if cls is None:
+        return exc
+    return cls(
+        exc.message,
+        status_code=exc.status_code or 0,
+        method=exc.method,
+        path=exc.path,
+        detail=exc.detail,
+        rate=exc.rate,
+    )
+
+
+class VaniAgentProvider:
+    """The VaniAgent API as a :class:`~scheduler.providers.base.CallProvider`."""
+
+    name = NAME
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy | None = None,
+        gate: RequestGate | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 50,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        """Validate the configuration and build the pool (no request is made); the
+        arguments are :class:`~scheduler.providers.vaani.VaaniProvider`'s."""
+        config = ProviderConfig(
+            provider=NAME,
+            api_key=api_key,
+            base_url=base_url,
+            label=LABEL,
+            key_env="VANIAGENT_API_KEY",
+        )
+        self._auth = BearerAuth(config.api_key)
+        self._core = HttpCore(
+            config,
+            auth=self._auth,
+            rate_info=_rate_info,
+            error_detail=error_detail,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            gate=gate,
+            transport=transport,
+            max_connections=max_connections,
+            sleep=sleep,
+        )
+        self.base_url = config.base_url
+
+    @property
+    def auth(self) -> httpx.Auth:
+        """The bearer-token signer."""
+        return self._auth
+
+    @property
+    def last_rate(self) -> RateLimitInfo:
+        """The rate-limit headers of the latest response (empty until one arrives)."""
+        return self._core.last_rate
+
+    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
+        """``X-RateLimit-Limit/Remaining`` and ``-Reset`` (a Unix timestamp)."""
+        return parse_rate_info(headers)
+
+    async def _call(self, method: str, path: str, *, kind: str, **kwargs: Any) -> Any:
+        """One logical request; errors name VaniAgent and say what its error code means."""
+        try:
+            return await self._core.call(method, path, kind=kind, **kwargs)
+        except APIStatusError as exc:
+            refined = _refined(exc, placing=method == "POST")
+            refined.provider_label = LABEL
+            if refined is exc:
+                raise
+            raise refined from None
+        except ProviderError as exc:
+            exc.provider_label = LABEL
+            raise
+
+    async def place_call(self, request: DialRequest) -> PlacedCall:
+        """``POST /v1/calls``: the row's metadata carries our reference and the name."""
+        metadata: dict[str, Any] = dict(request.metadata)
+        metadata[NAME_KEY] = request.name
+        if request.client_ref is not None:
+            metadata[REF_KEY] = request.client_ref
+        body: dict[str, Any] = {
+            "agent_id": request.agent_id,
+            "to_number": request.phone_e164,
+            "metadata": metadata,
+        }
+        if request.caller_id is not None:
+            body["from_number"] = request.caller_id
+        body.update(request.options)
+        data = await self._call("POST", CALLS_PATH, kind="dispatch", json=body)
+        return self._core.parse("POST", CALLS_PATH, parse_placed, data)
+
+    async def list_calls(self, *, page: int, page_size: int) -> CallPage:
+        """``GET /v1/calls?limit&offset``: page ``page`` (1-based) of ``page_size`` (<= 100)."""
+        page = max(1, int(page))
+        limit = clamp_limit(page_size)
+        params = {"limit": limit, "offset": (page - 1) * limit}
+        data = await self._call("GET", CALLS_PATH, kind="poll", params=params)
+        return self._core.parse(
+            "GET", CALLS_PATH, lambda d: parse_list(d, page=page, limit=limit), data
+        )
+
+    async def find_calls(self, query: CallQuery, *, max_pages: int = 10) -> list[CallRecord]:
+        """Pages newest first until calls older than ``query.earliest`` (or the end); the
+        matching records oldest first."""
+
+        async def page(n: int) -> CallPage:
+            return await self.list_calls(page=n, page_size=LIMIT_MAX)
+
+        return await find_newest_first(page, query, max_pages=max_pages)
+
+    async def outcome(self, call_id: str) -> CallOutcome:
+        """``GET /v1/calls/{id}``: status, duration, transcript, sentiment, URLs, summary."""
+        if not isinstance(call_id, str) or not call_id:
+            raise ValueError("call_id must be a non-empty string")
+        path = f"{CALLS_PATH}/{quote(call_id, safe='')}"
+        data = await self._call("GET", path, kind="poll")
+        return self._core.parse("GET", path, lambda d: parse_call(d, call_id=call_id), data)
+
+    def __repr__(self) -> str:
+        shown = self._core.redact(self.base_url)
+        return f"VaniAgentProvider(base_url={shown!r}, api_key='{REDACTED}')"
+
+    async def __aenter__(self) -> VaniAgentProvider:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._core.aclose()
