@@ -19,6 +19,8 @@ from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import RequestGate
 from scheduler.providers.vaani import DEFAULT_BASE_URL as VAANI_BASE_URL
 from scheduler.providers.vaani import VaaniProvider
+from scheduler.providers.vaani_ai import DEFAULT_BASE_URL as VAANI_AI_BASE_URL
+from scheduler.providers.vaani_ai import VaaniAIProvider
 from scheduler.retry import RetryPolicy, Sleep
 
 
@@ -44,6 +46,14 @@ PROVIDERS: dict[str, ProviderSpec] = {
         key_env="VAANI_API_KEY",
         base_url_env="VAANI_BASE_URL",
         build=VaaniProvider,
+    ),
+    "vaani-ai": ProviderSpec(
+        name="vaani-ai",
+        label="vaani.ai",
+        default_base_url=VAANI_AI_BASE_URL,
+        key_env="VAANI_AI_API_KEY",
+        base_url_env="VAANI_AI_BASE_URL",
+        build=VaaniAIProvider,
     ),
 }
 

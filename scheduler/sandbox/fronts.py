@@ -95,6 +95,7 @@ class FrontEnd:
 #: provider name -> module whose ``FRONT`` is that provider's front-end
 FRONTS: dict[str, str] = {
     "vaani": "scheduler.sandbox.app",
+    "vaani-ai": "scheduler.sandbox.front_vaani_ai",
 }
 
 
