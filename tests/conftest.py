@@ -163,7 +163,11 @@ class Sandbox:
 
 
 def start_sandbox(
-    *args: str, api_key: str = TEST_API_KEY, log_dir: Path, port: int | None = None
+    *args: str,
+    api_key: str = TEST_API_KEY,
+    log_dir: Path,
+    port: int | None = None,
+    provider: str = "vaani",
 ) -> Sandbox:
     port = port or free_port()
     log_path = log_dir / f"sandbox-{port}.log"
@@ -176,6 +180,8 @@ def start_sandbox(
         str(port),
         "--api-key",
         api_key,
+        "--provider",
+        provider,
         *args,
     ]
     with log_path.open("wb") as log:
@@ -200,8 +206,10 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
     given, else a free one); stopped at teardown."""
     started: list[Sandbox] = []
 
-    def factory(*args: str, api_key: str = TEST_API_KEY, port: int | None = None) -> Sandbox:
-        sb = start_sandbox(*args, api_key=api_key, log_dir=tmp_path, port=port)
+    def factory(
+        *args: str, api_key: str = TEST_API_KEY, port: int | None = None, provider: str = "vaani"
+    ) -> Sandbox:
+        sb = start_sandbox(*args, api_key=api_key, log_dir=tmp_path, port=port, provider=provider)
         started.append(sb)
         return sb
 
