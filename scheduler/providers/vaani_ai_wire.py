@@ -32,7 +32,6 @@ an answer of the wrong overall shape raises :class:`WireError`.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -44,6 +43,7 @@ from scheduler.providers.wire_common import (
     as_count,
     as_duration,
     as_number,
+    as_object,
     as_status,
     as_text,
     parse_timestamp,
@@ -224,15 +224,6 @@ def parse_logs(data: Any, *, page: int, page_size: int) -> CallPage:
     )
 
 
-def _entities(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return dict(value) if isinstance(value, dict) else {}
-
-
 def parse_outcome(data: Any, *, call_id: str) -> CallOutcome:
     """The outcome in a ``GET /calls/{id}`` answer; ``call_id`` is the id we asked for."""
     if not isinstance(data, dict):
@@ -248,7 +239,7 @@ def parse_outcome(data: Any, *, call_id: str) -> CallOutcome:
         raw_status=log.raw_status,
         duration_ms=log.duration_ms,
         summary=(summary.strip() or None) if isinstance(summary, str) else None,
-        entities=_entities(found),
+        entities=as_object(found),
         transcript=data.get("transcript"),
         raw=data,
     )

@@ -43,11 +43,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from scheduler.sandbox.app import e164_problem
+from scheduler.sandbox.app import _account, _error, _state, e164_problem
 from scheduler.sandbox.fronts import FrontEnd, Header, Scope, detail_error, header, retry_after
 from scheduler.sandbox.limits import Decision
 from scheduler.sandbox.sim import Call, check_hooks, iso_utc
-from scheduler.sandbox.state import Account, SandboxState
+from scheduler.sandbox.state import Account
 
 MAX_PAGE_SIZE = 100
 _STATUS = {"queued": "queued", "ringing": "ringing", "in_progress": "in-progress"}
@@ -55,10 +55,6 @@ _CONNECTED = frozenset({"completed", "voicemail"})
 _ENDPOINTS = frozenset({"outbound_call", "logs", "export-csv", "generate-token"})
 _CSV_FIELDS: tuple[str, ...] = ("id", "created_at", "call_type", "direction", "phone_number")
 _CSV_FIELDS += ("agent_phone_number", "status", "end_reason", "duration", "summary")
-
-
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def call_log(call: Call, now: float) -> dict[str, Any]:
@@ -85,16 +81,6 @@ def call_log(call: Call, now: float) -> dict[str, Any]:
         "transcript": details["transcript"],
         "dynamic_variables": call.metadata,
     }
-
-
-def _state(request: Request) -> SandboxState:
-    state: SandboxState = request.app.state.sandbox
-    return state
-
-
-def _account(request: Request) -> Account:
-    account: Account = request.scope["sandbox.account"]
-    return account
 
 
 async def outbound_call(request: Request) -> Response:
@@ -203,27 +189,28 @@ class Filters:
             yield call
 
 
-def _select(request: Request) -> tuple[Filters, list[Call], int, float] | Response:
+def _prepare(request: Request) -> tuple[Filters, Account, float] | Response:
+    """The checked filters, the caller's account and "now", or the 422 to answer."""
     filters = Filters(request)
     if filters.problem:
         return _error(422, filters.problem)
     state = _state(request)
     now = state.clock()
     state.catch_up(now)
-    account = _account(request)
-    if filters.plain:
-        calls, total = account.page(filters.page, filters.size)
-        return filters, calls, total, now
-    every = list(filters.matching(account, now))
-    skip = (filters.page - 1) * filters.size
-    return filters, every[skip : skip + filters.size], len(every), now
+    return filters, _account(request), now
 
 
 async def logs(request: Request) -> Response:
-    chosen = _select(request)
-    if isinstance(chosen, Response):
-        return chosen
-    filters, calls, total, now = chosen
+    prepared = _prepare(request)
+    if isinstance(prepared, Response):
+        return prepared
+    filters, account, now = prepared
+    if filters.plain:
+        calls, total = account.page(filters.page, filters.size)
+    else:
+        every = list(filters.matching(account, now))
+        skip = (filters.page - 1) * filters.size
+        calls, total = every[skip : skip + filters.size], len(every)
     return JSONResponse(
         {
             "items": [call_log(c, now) for c in calls],
@@ -236,16 +223,14 @@ async def logs(request: Request) -> Response:
 
 
 async def export_csv(request: Request) -> Response:
-    filters = Filters(request)
-    if filters.problem:
-        return _error(422, filters.problem)
-    state = _state(request)
-    now = state.clock()
-    state.catch_up(now)
+    prepared = _prepare(request)
+    if isinstance(prepared, Response):
+        return prepared
+    filters, account, now = prepared
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    for call in filters.matching(_account(request), now):
+    for call in filters.matching(account, now):
         writer.writerow(call_log(call, now))
     return Response(out.getvalue(), media_type="text/csv")
 
