@@ -33,22 +33,9 @@ from scheduler.providers.vaani_ai_wire import (
 )
 from scheduler.sandbox.front_vaani_ai import call_log
 from scheduler.sandbox.sim import Call
+from tests.test_client_wire import json_values
 
 PROPS = settings(max_examples=150, deadline=None)
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 LOG_KEYS = [
     "id",
     "call_log_id",
