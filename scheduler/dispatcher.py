@@ -45,7 +45,7 @@ from scheduler.errors import (
     RateLimitedError,
     ValidationError,
 )
-from scheduler.providers.base import CallProvider, DialRequest
+from scheduler.providers.base import CallProvider, DialRequest, attempt_ref
 from scheduler.reachability import Reachability
 from storage import claims, settle
 from storage.claims import DialJob
@@ -180,7 +180,7 @@ class Dispatcher:
                     caller_id=camp.outbound_number,
                     voice=camp.voice,
                     options=camp.call_options or {},
-                    client_ref=f"attempt-{job.attempt_id}",
+                    client_ref=attempt_ref(job.attempt_id),
                 )
             )
         except asyncio.CancelledError:

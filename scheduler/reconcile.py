@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, phone_key
+from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, attempt_ref, phone_key
 
 #: How long after sending we wait for a lost call to show up before declaring it not placed.
 DEFAULT_GRACE = timedelta(seconds=60)
@@ -99,6 +99,8 @@ def match_unknown(
             phone_e164=attempt.phone_e164,
             since=attempt.created_at,
             agent_id=attempt.agent_id,
+            # providers that echo it (vaani.ai) match by it; others by number and time
+            client_ref=attempt_ref(attempt.attempt_id),
             skew=skew,
         )
         found = next((r for r in pool if r.call_id not in taken and query.matches(r)), None)
