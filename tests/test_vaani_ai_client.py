@@ -39,7 +39,7 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0LXZhYW5pLWFpIn0.c2lnbmF0dXJlLXRlc3Q"
 def request(i: int, *, ref: str | None = None, **metadata: Any) -> DialRequest:
     return DialRequest(
         agent_id="ours-only",
-        phone_e164=f"+1415555{i:04d}",
+        phone_e164=f"+1212555{i:04d}",
         name=f"Person {i}",
         metadata=metadata,
         caller_id=AGENT,
@@ -92,7 +92,7 @@ def test_place_list_and_read_outcomes_match_the_ground_truth(
     assert not page.is_last and page.total == 6 and page.served_size == 4
     first = page.records[0]
     assert first.client_ref == "attempt-5" and first.direction is Direction.OUTBOUND
-    assert first.contact_number == "+14155550005" and first.agent_id is None
+    assert first.contact_number == "+12125550005" and first.agent_id is None
     placed = truth[ids[0]]["metadata"]
     assert placed == {"customer_name": "Person 0", CLIENT_REF_KEY: "attempt-0"}
     assert VaaniAIProvider.capabilities.listing is Listing.NEWEST_FIRST_PAGES
@@ -110,9 +110,9 @@ def test_find_calls_by_reference_with_a_start_date(sandbox_factory: Any) -> None
             await c.place_call(request(1, ref="attempt-2"))  # the same number again
             await asyncio.sleep(0.3)
             mine = await c.find_calls(
-                CallQuery(phone_e164="+14155550001", since=since, client_ref="attempt-2")
+                CallQuery(phone_e164="+12125550001", since=since, client_ref="attempt-2")
             )
-            anyone = await c.find_calls(CallQuery(phone_e164="+14155550001", since=since))
+            anyone = await c.find_calls(CallQuery(phone_e164="+12125550001", since=since))
             return mine, anyone
 
     mine, anyone = asyncio.run(go())
@@ -232,3 +232,28 @@ def test_the_registry_builds_it_and_the_sandbox_exports_csv(sandbox_factory: Any
         headers={"X-API-Key": sb.api_key}, timeout=10,
     )  # fmt: skip
     assert web.json()["items"] == [] and web.json()["total"] == 0
+
+
+def test_the_rate_limit_answers_429_with_retry_after_only(sandbox_factory: Any) -> None:
+    """``--rate-limit``: vaani.ai documents a bare 429, so the front-end sends ``Retry-After``
+    and no ``X-RateLimit-*``; the client waits it out and places every call once."""
+    sb = sandbox_factory("--rate-limit", "5/s", provider="vaani-ai")
+    burst = [
+        httpx.get(f"{sb.base_url}/calls/logs", headers={"X-API-Key": sb.api_key}, timeout=10)
+        for _ in range(8)
+    ]
+    refused = [r for r in burst if r.status_code == 429]
+    assert refused and all(int(r.headers["retry-after"]) >= 1 for r in refused)
+    assert not any(h.startswith("x-ratelimit") for r in burst for h in r.headers)
+    body = refused[0].json()
+    assert set(body) == {"detail"} and body["detail"].startswith("Rate limit exceeded")
+
+    async def go() -> tuple[list[str], Any]:
+        async with client(sb) as c:
+            ids = [(await c.place_call(request(i))).call_id for i in range(8)]
+            return ids, c.rate_info({"Retry-After": "2"})
+
+    ids, info = asyncio.run(go())
+    assert len(set(ids)) == 8 and len(sb.calls()) == 8
+    assert info.retry_after_s == 2 and info.limit is None
+    assert sb.stats()["rate_limited"] > len(refused)  # the client met the limit too
