@@ -185,3 +185,27 @@ def test_wrong_key_stops_run_naming_vaani_ai_and_never_the_key(
     assert {c.attempts for c in contacts_by_phone(engine).values()} == {0}
     engine.dispose()
     assert sb.calls() == []
+
+
+def test_credentials_from_the_config_file_table(
+    sandbox_factory: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``[providers.vaani-ai]`` in the config file is enough: no environment variable set."""
+    sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "0.2-0.4", provider="vaani-ai")
+    config = tmp_path / "vaani-campaigns.toml"
+    config.write_text(
+        f'[providers.vaani-ai]\napi_key = "{sb.api_key}"\nbase_url = "{sb.base_url}"\n'
+        'rate_limit = "20/s"\n',
+        encoding="utf-8",
+    )
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows(4))
+    create_campaign(sqlite_url, csv_path, *ALL_DAY, "--provider", "vaani-ai", "--caller-id", AGENT)
+    res = run_cli(
+        "--config", str(config), "run", "--until-done", *DAEMON_FAST, db_url=sqlite_url, timeout=60
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    engine = make_engine(sqlite_url)
+    contacts = contacts_by_phone(engine)
+    engine.dispose()
+    assert {c.state for c in contacts.values()} == {"done"}
+    assert sorted(c["contact_number"] for c in sb.calls()) == sorted(contacts)
