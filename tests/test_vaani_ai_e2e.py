@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, select, update
 
 from campaigns.csvsafe import safe_cell
 from scheduler.outcomes import classify
 from storage.engine import make_engine
+from storage.models import Campaign
 from tests.cli_helpers import (
     ALL_DAY,
     DAEMON_FAST,
@@ -209,3 +210,26 @@ def test_credentials_from_the_config_file_table(
     engine.dispose()
     assert {c.state for c in contacts.values()} == {"done"}
     assert sorted(c["contact_number"] for c in sb.calls()) == sorted(contacts)
+
+
+def test_a_campaign_that_lost_its_caller_id_is_paused_at_dial_time(
+    sandbox_factory: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A vaani-ai campaign with no caller id in the database (written by an older version, or
+    by hand) is paused with the reason at its first dial: no request, no attempt used."""
+    sb = sandbox_factory(provider="vaani-ai")
+    csv_path = write_contacts_csv(tmp_path / "c.csv", rows(3))
+    cid = create_campaign(
+        sqlite_url, csv_path, *ALL_DAY, "--provider", "vaani-ai", "--caller-id", AGENT
+    )
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(update(Campaign).where(Campaign.id == cid).values(outbound_number=None))
+    res = run_cli(*run_args("--until-done"), db_url=sqlite_url, env=env(sb), timeout=60)
+    assert res.returncode == 3, res.stderr[-2000:]
+    with engine.connect() as conn:
+        camp = conn.execute(select(Campaign).where(Campaign.id == cid)).one()
+    assert camp.status == "paused" and "--caller-id" in (camp.status_reason or "")
+    assert {c.attempts for c in contacts_by_phone(engine).values()} == {0}
+    engine.dispose()
+    assert sb.calls() == [] and sb.stats()["requests"] == {}
