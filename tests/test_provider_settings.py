@@ -44,7 +44,7 @@ def test_require_names_what_to_set() -> None:
         require({}, ())
     runs = resolve({}, {}, vaani_key="k", vaani_base_url=None)
     assert [r.name for r in require(runs, {"vaani"})] == ["vaani"]
-    with pytest.raises(UserError, match="provider 'elsewhere'.*\\[providers.elsewhere\\]"):
+    with pytest.raises(UserError, match=r"provider 'elsewhere'.*\[providers\.elsewhere\]"):
         require(runs, {"vaani", "elsewhere"})
 
 
