@@ -50,7 +50,7 @@ from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.poller import OutcomePoller
-from scheduler.providers import CallProvider
+from scheduler.providers import PROVIDERS, CallProvider
 from scheduler.ratelimit import RateLimiter
 from scheduler.reachability import Reachability
 from scheduler.retry import RetryPolicy
@@ -380,8 +380,8 @@ class Daemon:
         self._fatal_now = self._fatal_now or job is None
         if job is None or account_error_scope(exc) == "daemon":
             msg = (
-                f"dispatch paused: {exc}. Check the API key (VAANI_API_KEY) and the account's "
-                "balance, then restart or resume."
+                f"dispatch paused: {exc}. Check the API key ({_key_env(self.client.name)}) and "
+                "the account's balance, then restart or resume."
             )
             if self.dispatcher.paused_reason is None:
                 log.error(msg, extra={"event": "dispatch_paused", "status": exc.status_code})
@@ -398,6 +398,12 @@ class Daemon:
             extra={"event": "campaign_paused", "campaign_id": job.campaign.id, "reason": reason},
         )
         self.exit_code = EXIT_SERVICE
+
+
+def _key_env(provider: str) -> str:
+    """The variable that holds ``provider``'s key, for messages (VAANI_API_KEY for Vaani)."""
+    spec = PROVIDERS.get(provider)
+    return spec.key_env if spec else "VAANI_API_KEY"
 
 
 def _pause_campaign(engine: Engine, campaign_id: int, reason: str, now: datetime) -> None:

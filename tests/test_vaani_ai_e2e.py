@@ -180,6 +180,7 @@ def test_wrong_key_stops_run_naming_vaani_ai_and_never_the_key(
     )
     assert res.returncode == 3, res.stderr[-2000:]
     assert "401" in res.stderr and "Invalid or missing token" in res.stderr
+    assert "Check the API key (VAANI_AI_API_KEY)" in res.stderr
     assert wrong not in res.stderr + res.stdout + db_text(sqlite_url)
     assert "Traceback" not in res.stderr
     engine = make_engine(sqlite_url)
