@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from campaigns.config import config_key
 from campaigns.errors import UserError
 from scheduler.providers import PROVIDERS, check_config
 
@@ -45,7 +46,8 @@ class ProviderRun:
 
 def config_schema() -> dict[str, Any]:
     """The ``[providers]`` part of the config file's schema (see ``campaigns.config``)."""
-    return {name: dict.fromkeys(TABLE_KEYS) for name in PROVIDERS}
+    # in the compared form: [providers.vaani-ai] is read as "vaani_ai", like every key
+    return {config_key(name): dict.fromkeys(TABLE_KEYS) for name in PROVIDERS}
 
 
 def resolve(
@@ -59,7 +61,7 @@ def resolve(
     table (normalised keys); each key is checked like a flag (ProviderConfigError otherwise)."""
     out: dict[str, ProviderRun] = {}
     for name, spec in PROVIDERS.items():
-        conf: Mapping[str, Any] = table.get(name) or {}
+        conf: Mapping[str, Any] = table.get(config_key(name)) or table.get(name) or {}
         flag_key = vaani_key if name == "vaani" else None
         flag_url = vaani_base_url if name == "vaani" else None
         key = flag_key or env.get(spec.key_env) or conf.get("api_key")

@@ -45,9 +45,8 @@ from scheduler.errors import (
     RateLimitedError,
     ValidationError,
 )
-from scheduler.providers.base import CallProvider, DialRequest
+from scheduler.providers.base import CallProvider, DialRequest, attempt_ref
 from scheduler.reachability import Reachability
-from scheduler.reconcile import attempt_ref
 from storage import claims, settle
 from storage.claims import DialJob
 from storage.engine import Engine

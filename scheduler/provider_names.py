@@ -7,3 +7,7 @@ DEFAULT_PROVIDER = "vaani"
 
 #: every provider a campaign may name, in the order help texts list them
 PROVIDER_NAMES: tuple[str, ...] = ("vaani", "vaniagent", "voisnap", "vaani-ai")
+
+#: providers that place a call from a number the campaign must give (``--caller-id``):
+#: vaani.ai names the agent by its phone number (``agent_phone_number``)
+CALLER_ID_REQUIRED: frozenset[str] = frozenset({"vaani-ai"})

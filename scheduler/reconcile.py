@@ -25,15 +25,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, phone_key
-
-
-def attempt_ref(attempt_id: int) -> str:
-    """Our reference for an attempt, sent as ``DialRequest.client_ref`` where the provider
-    takes one (VaniAgent echoes it in the call's metadata): a lost answer is then matched by
-    it, not by number and time."""
-    return f"attempt-{attempt_id}"
-
+from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, attempt_ref, phone_key
 
 #: How long after sending we wait for a lost call to show up before declaring it not placed.
 DEFAULT_GRACE = timedelta(seconds=60)
@@ -107,6 +99,7 @@ def match_unknown(
             phone_e164=attempt.phone_e164,
             since=attempt.created_at,
             agent_id=attempt.agent_id,
+            # providers that echo our reference match by it; others by number and time
             client_ref=attempt_ref(attempt.attempt_id),
             skew=skew,
         )

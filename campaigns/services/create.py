@@ -34,7 +34,7 @@ from campaigns.policy import (
     parse_zone,
 )
 from campaigns.webhooks import SECRET_ENV, fingerprint
-from scheduler.provider_names import PROVIDER_NAMES
+from scheduler.provider_names import CALLER_ID_REQUIRED, PROVIDER_NAMES
 from storage.engine import Engine
 from storage.imports import NewCampaign
 from storage.states import CampaignStatus
@@ -193,6 +193,11 @@ def check_campaign(
     if spec.provider not in PROVIDER_NAMES:
         known = ", ".join(PROVIDER_NAMES)
         raise UserError(f"--provider: unknown provider {spec.provider!r}: expected one of {known}")
+    if spec.provider in CALLER_ID_REQUIRED and not caller_id:
+        raise UserError(
+            f"--caller-id: {spec.provider} places calls from the agent's phone number: "
+            "give it in E.164 (e.g. --caller-id +16505551234)"
+        )
     webhook_url, webhook_fp = _webhook(spec.webhook_url, spec.webhook_secret)
     zone = _zone(spec.timezone)
     begins = _instant(spec.start_at, "--start-at", zone)

@@ -175,6 +175,13 @@ def phone_key(number: str | None) -> str:
     return "".join(ch for ch in number or "" if ch.isdigit())
 
 
+def attempt_ref(attempt_id: int) -> str:
+    """Our client reference for an attempt (``"attempt-42"``): the dispatcher sends it as
+    :attr:`DialRequest.client_ref` and reconcile looks for it; one spelling for both, since a
+    record carrying another reference is never taken for the attempt's call."""
+    return f"attempt-{attempt_id}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallQuery:
     """Which listed call could be the one a lost answer placed."""

@@ -19,6 +19,8 @@ from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import RequestGate
 from scheduler.providers.vaani import DEFAULT_BASE_URL as VAANI_BASE_URL
 from scheduler.providers.vaani import VaaniProvider
+from scheduler.providers.vaani_ai import DEFAULT_BASE_URL as VAANI_AI_BASE_URL
+from scheduler.providers.vaani_ai import VaaniAIProvider
 from scheduler.providers.vaniagent import DEFAULT_BASE_URL as VANIAGENT_BASE_URL
 from scheduler.providers.vaniagent import STARTER_WINDOWS, VaniAgentProvider
 from scheduler.providers.voisnap import DEFAULT_BASE_URL as VOISNAP_BASE_URL
@@ -69,6 +71,14 @@ PROVIDERS: dict[str, ProviderSpec] = {
         build=VaniAgentProvider,
         webhook_secret_env="VANIAGENT_WEBHOOK_SECRET",
         rate_windows=STARTER_WINDOWS,
+    ),
+    "vaani-ai": ProviderSpec(
+        name="vaani-ai",
+        label="vaani.ai",
+        default_base_url=VAANI_AI_BASE_URL,
+        key_env="VAANI_AI_API_KEY",
+        base_url_env="VAANI_AI_BASE_URL",
+        build=VaaniAIProvider,
     ),
 }
 

@@ -29,6 +29,7 @@ __all__ = [
     "as_duration",
     "as_header_int",
     "as_number",
+    "as_object",
     "as_status",
     "as_text",
     "decode_json",
@@ -181,3 +182,14 @@ def as_count(value: Any) -> int | None:
     """A count: a finite number >= 0 as an int, or None."""
     number = as_number(value)
     return int(number) if number is not None and number >= 0 else None
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """A JSON object, also when sent as a JSON string (extracted data often is); ``{}``
+    for anything else."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return dict(value) if isinstance(value, dict) else {}

@@ -105,6 +105,7 @@ FRONTS: dict[str, str] = {
     "vaani": "scheduler.sandbox.app",
     "voisnap": "scheduler.sandbox.front_voisnap",
     "vaniagent": "scheduler.sandbox.front_vaniagent",
+    "vaani-ai": "scheduler.sandbox.front_vaani_ai",
 }
 
 
