@@ -16,8 +16,8 @@
   batch mode would otherwise fire ``ON DELETE CASCADE`` and empty the child tables.
 * **a database made before migrations existed** (``metadata.create_all``: same tables, no
   ``alembic_version``): it is stamped at the revision whose schema it has (the baseline, or
-  ``0002`` when its campaigns already name a ``provider``, as ``create_all`` of today's models
-  makes them), and then upgraded normally.
+  ``0002`` when its campaigns already name a ``provider``, ``0004`` when it has the webhook
+  inbox, as ``create_all`` of today's models makes it), and then upgraded normally.
 
 The Alembic ``Config`` is built in code from the package's own ``migrations`` directory, so no
 ``alembic.ini`` is needed on disk (an installed wheel carries the scripts as package data).
@@ -49,6 +49,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE_REVISION = "0001"
 #: The revision that added ``campaigns.provider`` (and call ids unique per provider).
 PROVIDER_REVISION = "0002"
+#: The revision that added the webhook inbox (``inbox_events``).
+INBOX_REVISION = "0004"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -159,7 +161,10 @@ def _sqlite_pragma(conn: Connection, pragma: str) -> None:
 
 def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
-    columns = {c["name"] for c in inspect(conn).get_columns("campaigns")}
+    insp = inspect(conn)
+    if insp.has_table("inbox_events"):
+        return INBOX_REVISION
+    columns = {c["name"] for c in insp.get_columns("campaigns")}
     return PROVIDER_REVISION if "provider" in columns else BASELINE_REVISION
 
 
