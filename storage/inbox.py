@@ -77,7 +77,8 @@ def store_event(
     ``applied``: the event settles nothing (``call.started``), record it as done."""
     with engine.begin() as conn:
         inserted = conn.execute(
-            _insert(engine).values(
+            _insert(engine)
+            .values(
                 provider=provider,
                 event_id=event_id[:200],
                 call_id=call_id[:200],
@@ -86,8 +87,9 @@ def store_event(
                 received_at=now,
                 applied_at=now if applied else None,
             )
-        ).rowcount
-    return bool(inserted)
+            .returning(InboxEvent.id)
+        ).scalar_one_or_none()
+    return inserted is not None  # rowcount is not reliable for DO NOTHING on every driver
 
 
 def _stored(row: Any) -> StoredEvent:
