@@ -7,8 +7,9 @@ reconciled) stays pending; :meth:`Inbox.run_sweeps` applies pending events every
 ``sweep_every`` seconds, so it settles its call within that time of the call id landing.
 
 An outcome is applied exactly as the poller applies one it looked up
-(``scheduler.poller.outcome_result``, then ``storage.outcomes.apply_outcomes`` with
-``campaigns.dialing.OutcomeRules``): what an event means for the contact is the same rule.
+(``scheduler.poller.outcome_result``, then ``storage.outcomes``' compare-and-set with
+``campaigns.dialing.OutcomeRules``, here in the transaction that marks the events applied):
+what an event means for the contact is the same rule.
 Applying is idempotent: an event replayed, or one for an attempt the poller already settled,
 changes nothing but its own ``applied_at``.
 """
@@ -28,9 +29,9 @@ from scheduler.poller import outcome_result
 from scheduler.providers.base import EventSource, PushedEvent
 from scheduler.sweep import PushSweep
 from storage.engine import Engine
-from storage.inbox import ReadyEvent, mark_applied, ready_events, store_event
+from storage.inbox import ReadyEvent, apply_events, ready_events, store_event
 from storage.models import utcnow
-from storage.outcomes import CallResult, apply_outcomes
+from storage.outcomes import CallResult
 from storage.states import AttemptState
 
 log = logging.getLogger("vaani.inbox")
@@ -102,19 +103,14 @@ class Inbox:
             result = self._result(provider, item)
             if result is not None:
                 todo.append((item, result))
-        now = self.clock()
-        applied = (
-            await dbexec.run(
-                apply_outcomes,
-                self.engine,
-                [(item.attempt_id, result) for item, result in todo],
-                now=now,
-                rules=self._rules,
-            )
-            if todo
-            else []
+        applied = await dbexec.run(
+            apply_events,
+            self.engine,
+            [r.event.id for r in ready],
+            [(item.attempt_id, result) for item, result in todo],
+            now=self.clock(),
+            rules=self._rules,
         )
-        await dbexec.run(mark_applied, self.engine, [r.event.id for r in ready], now=now)
         settled = 0
         for (item, result), done in zip(todo, applied, strict=True):
             if done is None:

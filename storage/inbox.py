@@ -5,16 +5,17 @@
 * :func:`ready_events` lists the events not applied yet whose call id is on an attempt of
   that provider, with the attempt's id and state (an event that arrived before dispatch
   recorded its call id is simply not ready yet: it stays, and is listed once the call id lands);
-* :func:`mark_applied` records that events were applied (or had nothing to apply).
+* :func:`apply_events` settles their attempts and records the events applied (or as having
+  had nothing to apply) in one transaction.
 
-Applying an event's outcome is ``storage.outcomes.apply_outcomes``'s, exactly as for a polled
-outcome; an attempt that was already settled is left alone by its compare-and-set, so marking
-the event applied afterwards (a separate, idempotent step) is safe after any crash.
+Applying an event's outcome is ``storage.outcomes``'s, exactly as for a polled outcome; an
+attempt that was already settled is left alone by its compare-and-set, so an event applied
+twice (two daemons, a replay) changes nothing the second time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from storage.models import Attempt, InboxEvent
+from storage.outcomes import Applied, CallResult, OutcomeRule, apply_outcomes_on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,16 +143,26 @@ def ready_events(
         ]
 
 
-def mark_applied(engine: Engine, ids: Collection[int], *, now: datetime) -> int:
-    """Record events ``ids`` as applied (those not applied yet); how many changed."""
-    if not ids:
-        return 0
+def apply_events(
+    engine: Engine,
+    ids: Collection[int],
+    items: Sequence[tuple[int, CallResult]],
+    *,
+    now: datetime,
+    rules: OutcomeRule,
+) -> list[Applied | None]:
+    """Settle attempts with ``items`` (attempt id, result) exactly as
+    :func:`storage.outcomes.apply_outcomes` does, and record events ``ids`` applied, in ONE
+    transaction: an event is never applied without being marked, nor the reverse."""
     with engine.begin() as conn:
-        return conn.execute(
-            update(InboxEvent)
-            .where(InboxEvent.id.in_(sorted(ids)), InboxEvent.applied_at.is_(None))
-            .values(applied_at=now)
-        ).rowcount
+        applied = apply_outcomes_on(conn, items, now=now, rules=rules) if items else []
+        if ids:
+            conn.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(sorted(ids)), InboxEvent.applied_at.is_(None))
+                .values(applied_at=now)
+            )
+    return applied
 
 
 def list_events(engine: Engine, provider: str | None = None) -> list[StoredEvent]:

@@ -10,93 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from scheduler.inbox import Inbox
-from scheduler.providers.base import PushedEvent
-from scheduler.providers.vaniagent_events import parse_event, parse_payload, verify_event
+from scheduler.providers.vaniagent_events import parse_payload
 from scheduler.sweep import PushSweep
-from storage import claims, settle
+from storage import claims
 from storage.attempts import mark_reconciled
 from storage.claims import Decision
 from storage.engine import make_engine
 from storage.inbox import list_events, ready_events, store_event
-from storage.models import Attempt, Contact
 from tests.factories import accept, indian_numbers, make_campaign, make_contacts
-
-T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
-DEADLINE = timedelta(minutes=10)
-PROVIDER = "vaniagent"
-
-
-class VaniAgentEvents:
-    """The EventSource half of the VaniAgent provider (which delegates to these functions)."""
-
-    def verify_event(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return verify_event(headers, body, secret)
-
-    def parse_event(self, body: bytes) -> PushedEvent:
-        return parse_event(body)
-
-
-def event(call_id: str, kind: str = "call.completed", **data: Any) -> dict[str, Any]:
-    """A VaniAgent event for ``call_id`` (the seed's payload shape)."""
-    fields: dict[str, Any] = {
-        "call_id": call_id,
-        "agent_id": "agent-1",
-        "duration": 42,
-        "status": "completed" if kind == "call.completed" else "failed",
-        "end_reason": "completed" if kind == "call.completed" else "no_answer",
-        "sentiment": "positive",
-        "transcript_url": f"https://example.test/{call_id}/transcript",
-        "summary": f"summary of {call_id}",
-        "metadata": {"client_ref": "attempt-x"},
-    }
-    fields.update(data)
-    return {"event": kind, "timestamp": "2026-05-04T10:01:00Z", "data": fields}
-
-
-def place(engine: Engine, n: int, *, unknown: int = 0) -> list[tuple[int, str]]:
-    """``n`` VaniAgent attempts; the first ``n - unknown`` accepted with call ids ``va-<i>``,
-    the rest lost answers. Returns (attempt id, call id or "")."""
-    cid = make_campaign(engine, provider=PROVIDER, max_attempts=2)
-    make_contacts(engine, cid, indian_numbers(n))
-    jobs = claims.claim_due(
-        engine, daemon_id="d1", now=T0, limit=n, decide=lambda *_: Decision.dial()
-    ).jobs
-    out = []
-    for i, job in enumerate(jobs):
-        if i >= n - unknown:
-            settle.record_unknown(engine, job.attempt_id, sent_at=T0, now=T0, error="lost")
-            out.append((job.attempt_id, ""))
-            continue
-        accept(
-            engine, job.attempt_id, call_id=f"va-{i}", sent_at=T0, now=T0, outcome_deadline=DEADLINE
-        )
-        out.append((job.attempt_id, f"va-{i}"))
-    return out
-
-
-def attempt(engine: Engine, attempt_id: int) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(
-            select(
-                Attempt.state,
-                Attempt.outcome,
-                Attempt.call_status,
-                Attempt.summary,
-                Attempt.entity,
-                Attempt.duration_s,
-                Contact.state.label("cstate"),
-            )
-            .join(Contact, Contact.id == Attempt.contact_id)
-            .where(Attempt.id == attempt_id)
-        ).one()
+from tests.webhooks_helpers import DEADLINE, PROVIDER, T0, VaniAgentEvents, attempt, event, place
 
 
 def receive(inbox: Inbox, payload: dict[str, Any]) -> bool:
