@@ -128,3 +128,7 @@ class PushingVaani(VaaniProvider):
 
     def parse_event(self, body: bytes) -> PushedEvent:
         return parse_event(body)
+
+
+#: what ``tests/webhooks_launch.py`` serves as ``sandbox --provider vaani-webhooks``
+FRONT = WEBHOOK_FRONT
