@@ -73,7 +73,13 @@ class Inbox:
             applied=event.outcome is None,
         )
         if stored and event.outcome is not None:
-            await self.apply(provider, call_id=event.call_id)
+            try:
+                await self.apply(provider, call_id=event.call_id)
+            except Exception:  # kept: the sweep applies it (the sender need not resend)
+                log.exception(
+                    "applying an event failed; the sweep retries it",
+                    extra={"event": "inbox_error", "provider": provider},
+                )
         return stored
 
     def _result(self, provider: str, ready: ReadyEvent) -> CallResult | None:
