@@ -27,24 +27,11 @@ from scheduler.providers.vaniagent_events import (
     verify_event,
 )
 from storage.states import Outcome
+from tests.test_client_wire import json_values
 
 PROPS = settings(max_examples=150, deadline=None)
 SECRET = "whsec-test-3f9a"
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=10,
-)
 DATA_KEYS = [
     "call_id",
     "id",

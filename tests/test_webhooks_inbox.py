@@ -20,13 +20,21 @@ from sqlalchemy import Engine
 from scheduler.inbox import Inbox
 from scheduler.providers.vaniagent_events import parse_payload
 from scheduler.sweep import PushSweep
-from storage import claims
 from storage.attempts import mark_reconciled
-from storage.claims import Decision
 from storage.engine import make_engine
 from storage.inbox import list_events, ready_events, store_event
-from tests.factories import accept, indian_numbers, make_campaign, make_contacts
-from tests.webhooks_helpers import DEADLINE, PROVIDER, T0, VaniAgentEvents, attempt, event, place
+from tests.webhooks_helpers import (
+    DEADLINE,
+    PROVIDER,
+    T0,
+    VaniAgentEvents,
+    attempt,
+    event,
+    finished,
+    land,
+    place,
+    reserve,
+)
 
 
 def receive(inbox: Inbox, payload: dict[str, Any]) -> bool:
@@ -144,11 +152,7 @@ def test_early_event_waits_for_its_call_id_then_applies(engine: Engine) -> None:
 
 
 def test_sweep_loop_applies_pending_events(engine: Engine) -> None:
-    cid = make_campaign(engine, provider=PROVIDER)
-    make_contacts(engine, cid, indian_numbers(1))
-    (job,) = claims.claim_due(
-        engine, daemon_id="d1", now=T0, limit=1, decide=lambda *_: Decision.dial()
-    ).jobs
+    aid = reserve(engine)
     inbox = new_inbox(engine)
 
     async def scenario() -> str:
@@ -156,21 +160,10 @@ def test_sweep_loop_applies_pending_events(engine: Engine) -> None:
         task = asyncio.create_task(inbox.run_sweeps(every=0.05))
         try:
             await asyncio.sleep(0.1)
-            state = attempt(engine, job.attempt_id).state
-            assert state == "reserved"  # the dispatcher has not recorded the call id yet
-            accept(
-                engine,
-                job.attempt_id,
-                call_id="va-early",
-                sent_at=T0,
-                now=T0,
-                outcome_deadline=DEADLINE,
-            )
-            for _ in range(100):
-                if attempt(engine, job.attempt_id).state == "finished":
-                    break
-                await asyncio.sleep(0.02)
-            return str(attempt(engine, job.attempt_id).outcome)
+            # the dispatcher has not recorded the call id yet
+            assert attempt(engine, aid).state == "reserved"
+            land(engine, aid, "va-early")
+            return str((await finished(engine, aid)).outcome)
         finally:
             task.cancel()
 

@@ -19,12 +19,9 @@ from sqlalchemy import Engine
 from scheduler.inbox import Inbox
 from scheduler.providers.vaniagent_events import signature
 from scheduler.webhooks_in import parse_listen
-from storage import claims
 from storage.attempts import mark_reconciled
-from storage.claims import Decision
 from storage.engine import make_engine
 from storage.inbox import list_events
-from tests.factories import accept, indian_numbers, make_campaign, make_contacts
 from tests.webhooks_helpers import (
     DEADLINE,
     PROVIDER,
@@ -33,7 +30,10 @@ from tests.webhooks_helpers import (
     VaniAgentEvents,
     attempt,
     event,
+    finished,
+    land,
     place,
+    reserve,
     serving,
 )
 
@@ -147,11 +147,8 @@ def test_early_event_is_kept_then_applied_when_the_call_id_lands(engine: Engine)
                 now=T0,
                 outcome_deadline=DEADLINE,
             )
-            for _ in range(200):  # the receiver's sweep applies it (every 0.5 s)
-                if attempt(engine, aid).state == "finished":
-                    break
-                await asyncio.sleep(0.02)
-            return r.status_code, state, attempt(engine, aid).outcome
+            outcome = (await finished(engine, aid)).outcome  # the sweep, within 0.5 s
+            return r.status_code, state, outcome
 
     assert asyncio.run(scenario()) == (200, "unknown", "busy")
     (stored,) = list_events(engine)
@@ -161,31 +158,16 @@ def test_early_event_is_kept_then_applied_when_the_call_id_lands(engine: Engine)
 def test_event_before_the_dispatcher_records_the_answer(engine: Engine) -> None:
     """The webhook beats the trigger-call's answer: the reserved attempt gets its call id
     right after, and the event settles it."""
-    cid = make_campaign(engine, provider=PROVIDER)
-    make_contacts(engine, cid, indian_numbers(1))
-    (job,) = claims.claim_due(
-        engine, daemon_id="d1", now=T0, limit=1, decide=lambda *_: Decision.dial()
-    ).jobs
+    aid = reserve(engine)
     body, headers = signed(event("va-fast", end_reason="voicemail"))
 
     async def scenario() -> str | None:
         async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
             r = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
             assert r.status_code == 200
-            assert attempt(engine, job.attempt_id).state == "reserved"
-            accept(
-                engine,
-                job.attempt_id,
-                call_id="va-fast",
-                sent_at=T0,
-                now=T0,
-                outcome_deadline=DEADLINE,
-            )
-            for _ in range(200):
-                if attempt(engine, job.attempt_id).state == "finished":
-                    break
-                await asyncio.sleep(0.02)
-            return attempt(engine, job.attempt_id).outcome
+            assert attempt(engine, aid).state == "reserved"
+            land(engine, aid, "va-fast")
+            return str((await finished(engine, aid)).outcome)
 
     assert asyncio.run(scenario()) == "voicemail"
 

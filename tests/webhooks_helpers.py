@@ -4,6 +4,7 @@ front-end carries the sender), and a Vaani client that takes pushed events."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -94,6 +95,29 @@ def attempt(engine: Engine, attempt_id: int) -> Any:
             .join(Contact, Contact.id == Attempt.contact_id)
             .where(Attempt.id == attempt_id)
         ).one()
+
+
+def reserve(engine: Engine) -> int:
+    """One VaniAgent attempt whose POST is in flight (reserved, no call id yet): its id."""
+    make_contacts(engine, make_campaign(engine, provider=PROVIDER), indian_numbers(1))
+    (job,) = claims.claim_due(
+        engine, daemon_id="d1", now=T0, limit=1, decide=lambda *_: Decision.dial()
+    ).jobs
+    return job.attempt_id
+
+
+def land(engine: Engine, attempt_id: int, call_id: str) -> None:
+    """The POST's answer arrives: the dispatcher records ``call_id`` on the attempt."""
+    accept(engine, attempt_id, call_id=call_id, sent_at=T0, now=T0, outcome_deadline=DEADLINE)
+
+
+async def finished(engine: Engine, attempt_id: int, timeout: float = 4.0) -> Any:
+    """The attempt once finished (or as it is after ``timeout`` seconds)."""
+    for _ in range(int(timeout / 0.02)):
+        if attempt(engine, attempt_id).state == "finished":
+            break
+        await asyncio.sleep(0.02)
+    return attempt(engine, attempt_id)
 
 
 @contextlib.asynccontextmanager
