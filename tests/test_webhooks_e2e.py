@@ -12,6 +12,7 @@ log, answer or database row.
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import socket
@@ -34,6 +35,7 @@ from tests.cli_helpers import (
     cli_env,
     contacts_by_phone,
     create_campaign,
+    run_cli,
     write_contacts_csv,
 )
 from tests.conftest import TEST_API_KEY, free_port
@@ -131,7 +133,7 @@ def test_webhooks_settle_calls_under_faults_and_a_sigkill(
     try:
         wait_http(f"{base}/api/health", sandbox, sb_log)
         csv_path = write_contacts_csv(tmp_path / "c.csv", rows(n))
-        create_campaign(db_url, csv_path, *ALL_DAY, "--max-attempts", "1")
+        cid = create_campaign(db_url, csv_path, *ALL_DAY, "--max-attempts", "1")
         env = {"VAANI_WEBHOOK_SECRET": SECRET}
         first_log = tmp_path / "run1.log"
         first = launch("--db", db_url, *run_args(base, listen), log=first_log, env=env)
@@ -183,8 +185,20 @@ def test_webhooks_settle_calls_under_faults_and_a_sigkill(
         events = list_events(engine, "vaani")
         assert all(e.applied_at is not None for e in events)
         assert len({e.event_id for e in events}) == len(events)
-        # no secret anywhere: logs, sandbox log, database
+        # the report says what the sandbox says, call by call
+        out = tmp_path / "report.csv"
+        res = run_cli("report", str(cid), "--out", str(out), db_url=db_url)
+        assert res.returncode == 0, res.stderr
+        with out.open(encoding="utf-8-sig", newline="") as f:
+            report = {r["last_call_id"]: r for r in csv.DictReader(f)}
+        assert set(report) == {c["call_id"] for c in truth}
+        for call in truth:
+            row = report[call["call_id"]]
+            assert row["outcome"] == OUTCOMES[call["status"]]
+            assert row["summary"] == (call["summary"] or "")
+        # no secret anywhere: logs, sandbox log, database, report
         logs = first_log.read_text() + second_log.read_text() + sb_log.read_text()
+        logs += out.read_text(encoding="utf-8-sig") + res.stdout + res.stderr
         with engine.connect() as conn:
             dump = json.dumps(
                 [

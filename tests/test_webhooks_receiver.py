@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from scheduler.inbox import Inbox
@@ -184,3 +186,14 @@ def test_listen_address(text: str, expected: tuple[str, int], engine: Engine) ->
 def test_bad_listen_address_says_what_is_expected(text: str, engine: Engine) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         parse_listen(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_listen_parser_returns_an_address_or_says_what_is_expected(text: str) -> None:
+    try:
+        host, port = parse_listen(text)
+    except ValueError as exc:
+        assert "expected HOST:PORT" in str(exc)
+        return
+    assert 0 <= port <= 65535 and host and text.strip().endswith(str(port))

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from scheduler.inbox import Inbox
@@ -156,3 +158,26 @@ def test_bad_webhook_flags_are_one_clear_line(
     res = run_cli("sandbox", "--port", "0", *args, timeout=30)
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["webhook_drop", "webhook_dup", "webhook_delay", "webhook_reorder", "429"]),
+        st.floats(min_value=0, max_value=1),
+        max_size=5,
+    )
+)
+def test_webhook_fault_spec_parses_or_says_why(rates: dict[str, float]) -> None:
+    spec = ",".join(f"{k}={v!r}" for k, v in rates.items())
+    webhook = sum(v for k, v in rates.items() if k.startswith("webhook_"))
+    try:
+        parsed = parse_faults(spec)
+    except ValueError as exc:
+        assert webhook > 1 and "webhook probabilities add up to more than 1" in str(exc)
+        return
+    assert webhook <= 1 + 1e-9
+    assert parsed.webhook_drop == rates.get("webhook_drop", 0.0)
+    assert parsed.webhook_reorder == rates.get("webhook_reorder", 0.0)
+    assert parsed.rate_429 == rates.get("429", 0.0)
+    assert parsed.any == (rates.get("429", 0.0) > 0)  # webhook faults never fault requests

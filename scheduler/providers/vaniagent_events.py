@@ -24,7 +24,9 @@ anything else          (ignored)                   the status itself
 
 ``raw_status`` keeps the provider's own word. VaniAgent has no ``entities``: the outcome's
 entities are what it does have (``sentiment``, ``transcript_url``, ``recording_url`` and the
-``metadata`` echo), reported as ``entity.<key>`` columns.
+``metadata`` echo), reported as ``entity.<key>`` columns. The adapter's reading of
+``GET /v1/calls/{id}`` should use :func:`neutral_status` and :func:`call_entities` too, so that
+a call settled by the poll sweep reports exactly what its event would have.
 
 Events carry no id of their own in the seed; the dedupe key is the ``id``/``event_id`` field
 when one is sent, else a digest of (event type, call id, the event's timestamp), so a
@@ -90,7 +92,8 @@ def _event_id(event: Mapping[str, Any], kind: str, call_id: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _entities(data: Mapping[str, Any]) -> dict[str, Any]:
+def call_entities(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A call record's entities: sentiment, transcript and recording URLs, metadata echo."""
     entities: dict[str, Any] = {}
     for key in _ENTITY_FIELDS:
         value = as_text(data.get(key))
@@ -127,7 +130,7 @@ def parse_payload(event: Any) -> PushedEvent:
             raw_status=raw_status,
             duration_ms=duration_s * 1000.0 if duration_s is not None else None,
             summary=as_text(data.get("summary")),
-            entities=_entities(data),
+            entities=call_entities(data),
             transcript=None,
             raw=data,
         )
