@@ -79,6 +79,7 @@ def outcome_result(details: CallOutcome) -> CallResult | None:
         details_fetched=True,
     )
 
+
 #: Polls with failing details after which the outcome is applied from the history alone.
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.

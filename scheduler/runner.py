@@ -13,6 +13,7 @@ those providers' polls become a slow sweep (:mod:`scheduler.sweep`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import threading
@@ -31,6 +32,8 @@ from storage.progress import Progress
 
 if TYPE_CHECKING:
     from scheduler.webhooks_in import Receiver
+
+log = logging.getLogger("vaani.runner")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +146,11 @@ async def _start_receiver(
         )
         sweep = PushSweep(max_gap=settings.poll_interval * GAP_FACTOR)
         daemon.poller.sweep = sweeps[drive.provider] = sweep
+    if not channels:
+        log.warning(
+            "run --listen: none of the driven providers pushes events; only /health is served",
+            extra={"event": "listen_idle"},
+        )
     inbox = Inbox(engine, {n: c.source for n, c in channels.items()}, sweeps=sweeps)
     receiver = Receiver(inbox, channels, sock)
     await receiver.start()

@@ -144,6 +144,7 @@ class Receiver:
             uvicorn.Config(
                 build_app(inbox, channels),
                 log_level="warning",
+                log_config=None,  # uvicorn's warnings go through our handlers (and redaction)
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=2,

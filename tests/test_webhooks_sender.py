@@ -150,6 +150,7 @@ def test_unreachable_receiver_is_retried_then_given_up() -> None:
         (["--webhook-url", "ftp://x", "--webhook-secret", "s"], "must be an http(s) URL"),
         (["--faults", "webhook_drop=0.7,webhook_dup=0.7"], "webhook probabilities add up"),
         (["--faults", "webhook_lose=0.1"], "webhook_drop, webhook_dup"),
+        (["--webhook-url", "http://127.0.0.1:1/x", "--webhook-secret", "s"], "sends no webhooks"),
     ],
 )
 def test_bad_webhook_flags_are_one_clear_line(

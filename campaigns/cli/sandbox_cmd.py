@@ -83,7 +83,7 @@ def _make_command() -> click.Command:
         default="",
         callback=_parsed(cfg.parse_faults),
         help='Fault probabilities per request, e.g. "429=0.05,5xx=0.02,lost=0.02,slow=0.01", '
-        'and per webhook event: webhook_drop, webhook_dup, webhook_delay, webhook_reorder.',
+        "and per webhook event: webhook_drop, webhook_dup, webhook_delay, webhook_reorder.",
     )
     @click.option(
         "--webhook-url",
@@ -145,6 +145,12 @@ def _make_command() -> click.Command:
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        from scheduler.sandbox.fronts import front_end
+
+        if config.webhook_url and front_end(config.provider).background is None:
+            raise click.UsageError(
+                f"--webhook-url: the {config.provider} front-end sends no webhooks"
+            )
         try:
             serve(config)
         except OSError as exc:
