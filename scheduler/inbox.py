@@ -7,7 +7,7 @@ reconciled) stays pending; :meth:`Inbox.run_sweeps` applies pending events every
 ``sweep_every`` seconds, so it settles its call within that time of the call id landing.
 
 An outcome is applied exactly as the poller applies one it looked up
-(``scheduler.poller.outcome_result``, then ``storage.outcomes``' compare-and-set with
+(``scheduler.outcomes.outcome_result``, then ``storage.outcomes``' compare-and-set with
 ``campaigns.dialing.OutcomeRules``, here in the transaction that marks the events applied):
 what an event means for the contact is the same rule.
 Applying is idempotent: an event replayed, or one for an attempt the poller already settled,
@@ -25,7 +25,7 @@ from datetime import datetime
 from campaigns.dialing import OutcomeRules, PolicyCache
 from scheduler import dbexec
 from scheduler.errors import ProtocolError
-from scheduler.poller import outcome_result
+from scheduler.outcomes import outcome_result
 from scheduler.providers.base import EventSource, PushedEvent
 from scheduler.sweep import PushSweep
 from storage.engine import Engine

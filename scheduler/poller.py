@@ -37,7 +37,7 @@ from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
 from scheduler.errors import AccountError, ProviderError
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
-from scheduler.outcomes import classify
+from scheduler.outcomes import classify, outcome_result
 from scheduler.providers.base import CallOutcome, CallRecord
 from scheduler.reconcile import (
     DEFAULT_GRACE,
@@ -61,23 +61,6 @@ from storage.outcomes import Applied, CallResult, apply_outcome, apply_outcomes
 from storage.states import AttemptState, Outcome
 
 log = logging.getLogger("vaani.poller")
-
-
-def outcome_result(details: CallOutcome) -> CallResult | None:
-    """The result a final outcome read from the provider (a direct look-up, or an event it
-    pushed: ``scheduler.inbox``) settles its attempt with; None while the call goes on."""
-    outcome = classify(details.status)
-    if outcome is None:
-        return None
-    return CallResult(
-        outcome=outcome,
-        call_status=details.raw_status,
-        duration_ms=details.duration_ms,
-        summary=details.summary,
-        entity=dict(details.entities),
-        raw={k: v for k, v in details.raw.items() if k != "transcript"},
-        details_fetched=True,
-    )
 
 
 #: Polls with failing details after which the outcome is applied from the history alone.
