@@ -182,3 +182,40 @@ def test_webhook_fault_spec_parses_or_says_why(rates: dict[str, float]) -> None:
     assert parsed.webhook_reorder == rates.get("webhook_reorder", 0.0)
     assert parsed.rate_429 == rates.get("429", 0.0)
     assert parsed.any == (rates.get("429", 0.0) > 0)  # webhook faults never fault requests
+
+
+def test_a_sandbox_reset_starts_the_sender_over(engine: Engine) -> None:
+    state = SandboxState(SandboxConfig(seed=5, call_seconds=(0.1, 0.2)))
+
+    def place(n: int, start: int) -> None:
+        account = state.account("sandbox-key")
+        assert account is not None
+        for i in range(start, start + n):
+            state.place(
+                account, agent_id="a", contact_number=f"+9198{i:08d}", name=f"C{i}", metadata={}
+            )
+
+    async def delivered(n: int) -> int:
+        for _ in range(200):
+            if state.stats.webhooks["delivered"] >= n:
+                break
+            await asyncio.sleep(0.02)
+        return state.stats.webhooks["delivered"]
+
+    async def scenario() -> tuple[int, int]:
+        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, _):
+            task = asyncio.create_task(
+                WebhookSender(state, f"{url}/webhooks/{PROVIDER}", SECRET).run()
+            )
+            try:
+                place(5, 0)
+                first = await delivered(5)
+                state.reset()  # POST /sandbox/reset: new calls, new statistics
+                place(3, 100)
+                return first, await delivered(3)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    assert asyncio.run(scenario()) == (5, 3)
+    assert len(list_events(engine, PROVIDER)) == 8

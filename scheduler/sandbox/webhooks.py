@@ -35,6 +35,7 @@ import asyncio
 import heapq
 import json
 import random
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -108,7 +109,6 @@ class WebhookSender:
         self._secret = secret
         self.client = client or httpx.AsyncClient(timeout=5.0)
         self.rng = random.Random(f"{state.seed}:webhooks")
-        self.stats = state.stats.webhooks
         self._due: list[tuple[float, int, Call]] = []
         self._seen = 0
         self._placed: list[Call] | None = None
@@ -116,6 +116,11 @@ class WebhookSender:
         self._held_at = 0.0
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def stats(self) -> Counter[str]:
+        """The counts in ``/sandbox/stats`` (a reset replaces them: looked up each time)."""
+        return self.state.stats.webhooks
 
     def __repr__(self) -> str:  # never the secret
         return f"WebhookSender(url={self.url!r})"
