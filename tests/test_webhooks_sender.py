@@ -219,3 +219,39 @@ def test_a_sandbox_reset_starts_the_sender_over(engine: Engine) -> None:
 
     assert asyncio.run(scenario()) == (5, 3)
     assert len(list_events(engine, PROVIDER)) == 8
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["completed", "no_answer", "voicemail", "busy", "failed"]),
+    st.text(min_size=1, max_size=20),
+    st.floats(min_value=0.1, max_value=600),
+)
+def test_what_the_sandbox_sends_reads_back_as_the_sim_outcome(
+    outcome: str, name: str, seconds: float
+) -> None:
+    """The fixed contract between the sandbox's events and our parser: the neutral status is
+    the sim's outcome, the summary and duration are the sim's."""
+    from scheduler.providers.vaniagent_events import parse_payload
+    from scheduler.sandbox.sim import Call
+
+    call = Call(
+        call_id="c-1",
+        agent_id="a",
+        contact_number="+919800000001",
+        name=name,
+        call_type="outbound",
+        metadata={"client_ref": "attempt-1"},
+        created=1_795_000_000.0,
+        total_s=seconds,
+        outcome=outcome,
+        speed=1.0,
+    )
+    parsed = parse_payload(event_body(call))
+    assert parsed.call_id == "c-1" and parsed.outcome is not None
+    assert parsed.outcome.status == outcome
+    # kept as the Vaani wire keeps it: stripped, blank as none
+    assert parsed.outcome.summary == ((call.summary or "").strip() or None)
+    connected = outcome in ("completed", "voicemail")
+    assert parsed.outcome.duration_ms == (round(seconds) * 1000.0 if connected else 0.0)
+    assert parsed.outcome.entities["metadata"] == {"client_ref": "attempt-1"}
