@@ -81,6 +81,9 @@ def build_app(inbox: Inbox, channels: Mapping[str, Channel]) -> Starlette:
         channel = channels.get(provider)
         if channel is None:
             return _error(404, f"no webhooks are received for provider {provider!r}")
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:  # refused before it is read
+            return _error(413, f"the event body is over {MAX_BODY} bytes")
         body = await request.body()
         if len(body) > MAX_BODY:
             return _error(413, f"the event body is over {MAX_BODY} bytes")

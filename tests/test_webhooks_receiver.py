@@ -110,6 +110,18 @@ def test_body_that_is_no_event_is_400_and_unknown_provider_404(engine: Engine) -
     assert list_events(engine) == []
 
 
+def test_oversized_body_is_refused_unread(engine: Engine) -> None:
+    body, headers = signed({"event": "call.completed", "data": {"call_id": "c", "x": "y" * 2**20}})
+
+    async def scenario() -> int:
+        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+            r = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
+            return r.status_code
+
+    assert asyncio.run(scenario()) == 413
+    assert list_events(engine) == []
+
+
 def test_valid_event_settles_at_once_and_a_replay_changes_nothing(engine: Engine) -> None:
     ((aid, call_id), (other, _)) = place(engine, 2)
     body, headers = signed(event(call_id))
