@@ -62,7 +62,6 @@ from storage.states import AttemptState, Outcome
 
 log = logging.getLogger("vaani.poller")
 
-
 #: Polls with failing details after which the outcome is applied from the history alone.
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
