@@ -1,4 +1,5 @@
-"""What a raw call status means: status classification (pure).
+"""What a raw call status means: status classification (pure), and the result a final outcome
+is stored with (:func:`outcome_result`).
 
 The API reports a raw call status (``completed``, ``no-answer``, ``voicemail``, ...). Here it
 becomes an :class:`~storage.states.Outcome`; the raw status is always kept beside it (attempt
@@ -23,8 +24,13 @@ campaign stopped/cancelled  a re-diallable outcome closes the contact ``cancelle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+from storage.outcomes import CallResult
 from storage.states import Outcome
+
+if TYPE_CHECKING:
+    from scheduler.providers.base import CallOutcome
 
 #: Raw statuses (normalised: lower case, "-" and " " as "_") and the outcome they mean.
 STATUS_OUTCOMES: Mapping[str, Outcome] = {
@@ -90,3 +96,20 @@ def classify(status: str | None) -> Outcome | None:
     if key is None or key in NON_FINAL_STATUSES:
         return None
     return STATUS_OUTCOMES.get(key, Outcome.FAILED)
+
+
+def outcome_result(details: CallOutcome) -> CallResult | None:
+    """The result a final outcome read from the provider (the poller's direct look-up, or an
+    event it pushed: ``scheduler.inbox``) settles its attempt with; None while the call goes on."""
+    outcome = classify(details.status)
+    if outcome is None:
+        return None
+    return CallResult(
+        outcome=outcome,
+        call_status=details.raw_status,
+        duration_ms=details.duration_ms,
+        summary=details.summary,
+        entity=dict(details.entities),
+        raw={k: v for k, v in details.raw.items() if k != "transcript"},
+        details_fetched=True,
+    )

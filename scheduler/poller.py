@@ -37,7 +37,7 @@ from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
 from scheduler.errors import AccountError, ProviderError
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
-from scheduler.outcomes import classify
+from scheduler.outcomes import classify, outcome_result
 from scheduler.providers.base import CallOutcome, CallRecord
 from scheduler.reconcile import (
     DEFAULT_GRACE,
@@ -47,6 +47,7 @@ from scheduler.reconcile import (
     match_unknown,
     phone_key,
 )
+from scheduler.sweep import SweepGate
 from storage.attempts import (
     LiveAttempt,
     linked_call_ids,
@@ -100,6 +101,9 @@ class OutcomePoller:
         self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
+        #: set by ``run --listen`` for a provider that pushes outcomes: polls that it says
+        #: are not due make no request (polling is then a slow sweep, ``scheduler.sweep``)
+        self.sweep: SweepGate | None = None
 
     # ----------------------------------------------------------------- one poll
 
@@ -110,6 +114,8 @@ class OutcomePoller:
         other request failures end this poll early and the next one picks up where it left.
         """
         stats = PollStats()
+        if self.sweep is not None and not self.sweep.due():
+            return stats
         # the calls of other providers are read by the daemons that drive those providers
         live, busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
         stats.live = len(live)
@@ -368,18 +374,8 @@ class OutcomePoller:
             raise
         except ProviderError as exc:
             problem = f"lookup failed: {exc}"
-        outcome = classify(details.status) if details else None
-        if details is not None and outcome is not None:
-            raw = {k: v for k, v in details.raw.items() if k != "transcript"}
-            result = CallResult(
-                outcome=outcome,
-                call_status=details.raw_status,
-                duration_ms=details.duration_ms,
-                summary=details.summary,
-                entity=dict(details.entities),
-                raw=raw,
-                details_fetched=True,
-            )
+        result = outcome_result(details) if details is not None else None
+        if result is not None:
             await self._apply(attempt, result, stats)
             return
         if now < flag_at:

@@ -4,25 +4,38 @@ Each provider has its own plan (rate limit and live-call cap), key and client, s
 its own :class:`~scheduler.daemon.Daemon`, claiming only its provider's campaigns. They share
 the process, the database engine and the signals: SIGTERM or SIGINT stops every one of them
 (each drains), and the exit code is the first non-zero one, in provider order.
+
+With ``run --listen`` (``listen``: the bound socket) the webhook receiver
+(:mod:`scheduler.webhooks_in`) runs in the same loop for every provider that pushes events;
+those providers' polls become a slow sweep (:mod:`scheduler.sweep`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, cast
 
 from scheduler import dbexec
 from scheduler.daemon import Daemon, DaemonSettings
 from scheduler.providers import DEFAULT_PROVIDER, make_provider, provider_spec
+from scheduler.providers.base import EventSource
 from scheduler.providers.http import RequestGate
 from scheduler.ratelimit import LimiterRegistry
 from scheduler.ratelimit_windows import Window, WindowedGate, parse_window
 from scheduler.reachability import Reachability, ReachabilityGate, display_url
 from storage.engine import Engine
 from storage.progress import Progress
+
+if TYPE_CHECKING:
+    from scheduler.webhooks_in import Receiver
+
+log = logging.getLogger("vaani.runner")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +50,8 @@ class Drive:
     #: request windows enforced together (``scheduler.ratelimit_windows``); None: the
     #: provider's plan windows from the registry (``ProviderSpec.rate_windows``)
     windows: tuple[Window, ...] | None = None
+    #: the secret the provider signs its webhooks with (``run --listen``)
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def plan_windows(self) -> tuple[Window, ...]:
         if self.windows is not None:
@@ -51,11 +66,14 @@ async def run_daemons(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     stop_requested: threading.Event | None = None,
+    listen: socket.socket | None = None,
 ) -> int:
-    """Run one daemon per drive until signalled (or, with ``until_done``, until each is done)."""
+    """Run one daemon per drive until signalled (or, with ``until_done``, until each is done);
+    with ``listen``, receive webhooks on that socket meanwhile."""
     registry = LimiterRegistry()
     daemons: list[Daemon] = []
     clients = []
+    receiver = None
     try:
         for i, drive in enumerate(drives):
             own = replace(settings, rate=drive.rate) if drive.rate else settings
@@ -87,6 +105,8 @@ async def run_daemons(
                     handle_signals=len(drives) == 1,
                 )
             )
+        if listen is not None:
+            receiver = await _start_receiver(engine, settings, drives, daemons, listen)
         if len(daemons) == 1:
             return await daemons[0].run()
         loop = asyncio.get_running_loop()
@@ -104,9 +124,49 @@ async def run_daemons(
                 loop.remove_signal_handler(sig)
         return next((c for c in codes if c), 0)
     finally:
+        if receiver is not None:
+            await receiver.stop()
         for client in clients:
             await client.aclose()
         dbexec.shutdown()
+
+
+async def _start_receiver(
+    engine: Engine,
+    settings: DaemonSettings,
+    drives: Sequence[Drive],
+    daemons: Sequence[Daemon],
+    sock: socket.socket,
+) -> Receiver:
+    """Serve webhooks for every driven provider that pushes events; their polls become a
+    sweep. ValueError when one of them has no secret (``run`` refuses that earlier)."""
+    from scheduler.inbox import Inbox
+    from scheduler.sweep import GAP_FACTOR, PushSweep
+    from scheduler.webhooks_in import Channel, Receiver
+
+    channels: dict[str, Channel] = {}
+    sweeps: dict[str, PushSweep] = {}
+    for drive, daemon in zip(drives, daemons, strict=True):
+        client = daemon.client
+        if not client.capabilities.pushes_events:
+            continue
+        if not drive.webhook_secret:
+            raise ValueError(f"provider {drive.provider!r} pushes events: a secret is needed")
+        source = cast(EventSource, client)
+        channels[drive.provider] = Channel(
+            provider=drive.provider, source=source, secret=drive.webhook_secret
+        )
+        sweep = PushSweep(max_gap=settings.poll_interval * GAP_FACTOR)
+        daemon.poller.sweep = sweeps[drive.provider] = sweep
+    if not channels:
+        log.warning(
+            "run --listen: none of the driven providers pushes events; only /health is served",
+            extra={"event": "listen_idle"},
+        )
+    inbox = Inbox(engine, {n: c.source for n, c in channels.items()}, sweeps=sweeps)
+    receiver = Receiver(inbox, channels, sock)
+    await receiver.start()
+    return receiver
 
 
 async def run_daemon(

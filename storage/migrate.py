@@ -16,8 +16,9 @@
   batch mode would otherwise fire ``ON DELETE CASCADE`` and empty the child tables.
 * **a database made before migrations existed** (``metadata.create_all``: same tables, no
   ``alembic_version``): it is stamped at the revision whose schema it has (the baseline,
-  ``0002`` when its campaigns already name a ``provider``, or ``0003`` when it has the
-  ``outbox``, as ``create_all`` of today's models makes it), and then upgraded normally.
+  ``0002`` when its campaigns already name a ``provider``, ``0003`` when it has the
+  ``outbox``, ``0004`` when it also has the webhook inbox, as ``create_all`` of today's models
+  makes it), and then upgraded normally.
 
 The Alembic ``Config`` is built in code from the package's own ``migrations`` directory, so no
 ``alembic.ini`` is needed on disk (an installed wheel carries the scripts as package data).
@@ -51,6 +52,8 @@ BASELINE_REVISION = "0001"
 PROVIDER_REVISION = "0002"
 #: The revision that added the ``outbox`` table (and campaigns' webhooks).
 OUTBOX_REVISION = "0003"
+#: The revision that added the webhook inbox (``inbox_events``).
+INBOX_REVISION = "0004"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -161,9 +164,12 @@ def _sqlite_pragma(conn: Connection, pragma: str) -> None:
 
 def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
-    if inspect(conn).has_table("outbox"):
+    insp = inspect(conn)
+    if insp.has_table("inbox_events"):
+        return INBOX_REVISION
+    if insp.has_table("outbox"):
         return OUTBOX_REVISION
-    columns = {c["name"] for c in inspect(conn).get_columns("campaigns")}
+    columns = {c["name"] for c in insp.get_columns("campaigns")}
     return PROVIDER_REVISION if "provider" in columns else BASELINE_REVISION
 
 

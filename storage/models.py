@@ -295,3 +295,30 @@ class ServiceState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class InboxEvent(Base):
+    """A verified event a provider pushed to ``run --listen`` (a webhook), kept for good.
+
+    Stored before the receiver answers 200, then applied (the attempt with this provider's
+    ``call_id`` settled) as soon as that call id is on an attempt; ``applied_at`` NULL means
+    not applied yet. ``event_id`` is the provider's dedupe key: a re-delivery is not stored
+    twice.
+    """
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_inbox_events_provider_event"),
+        # the sweep's scan: pending events of a provider, oldest first
+        Index("ix_inbox_events_pending", "provider", "applied_at", "id"),
+        Index("ix_inbox_events_call", "provider", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(200))
+    call_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the event as received
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -112,13 +112,25 @@ def apply_outcomes(
     applying overlapping batches on PostgreSQL take their row locks in the same order and
     cannot deadlock. Results come back in the order of ``items``.
     """
+    with engine.begin() as conn:
+        return apply_outcomes_on(conn, items, now=now, rules=rules)
+
+
+def apply_outcomes_on(
+    conn: Connection,
+    items: Sequence[tuple[int, CallResult]],
+    *,
+    now: datetime,
+    rules: OutcomeRule,
+) -> list[Applied | None]:
+    """:func:`apply_outcomes` inside the caller's transaction (the webhook inbox records its
+    events applied in the same one)."""
     campaigns: dict[int, CampaignRecord | None] = {}
     order = sorted(range(len(items)), key=lambda i: items[i][0])
     results: list[Applied | None] = [None] * len(items)
-    with engine.begin() as conn:
-        for i in order:
-            aid, res = items[i]
-            results[i] = _apply(conn, aid, res, now, AttemptState.ACCEPTED, rules, campaigns)
+    for i in order:
+        aid, res = items[i]
+        results[i] = _apply(conn, aid, res, now, AttemptState.ACCEPTED, rules, campaigns)
     return results
 
 

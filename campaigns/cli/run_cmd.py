@@ -6,15 +6,20 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from campaigns.cli.common import AppContext, pass_app
+from campaigns.errors import UserError
+
+if TYPE_CHECKING:
+    from scheduler.runner import Drive
 
 if TYPE_CHECKING:
     from scheduler.daemon import DaemonSettings
@@ -253,6 +258,7 @@ class ProviderKeys:
                 api_key=r.api_key,
                 base_url=r.base_url,
                 **_limits(r.rate_limit, f"[providers.{r.name}] rate-limit"),
+                webhook_secret=r.webhook_secret,
             )
             for r in require(self.runs, running)
         ]
@@ -262,6 +268,14 @@ class ProviderKeys:
 @api_options
 @daemon_options
 @click.option("--until-done", is_flag=True, help="Exit once no campaign has work left.")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    envvar="VAANI_LISTEN",
+    help="Receive webhooks (POST /webhooks/PROVIDER; GET /health) on this address, for the "
+    "providers that push outcomes (VaniAgent, with VANIAGENT_WEBHOOK_SECRET); their polling "
+    "becomes a slow sweep [env: VAANI_LISTEN].",
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @click.option(
     "--progress/--no-progress",
@@ -285,6 +299,7 @@ def run(
     webhook_secret: str | None,
     webhook_timeout: float,
     webhook_give_up_after: str,
+    listen: str | None,
     log_json: bool,
     progress: bool | None,
 ) -> int:
@@ -305,6 +320,7 @@ def run(
     from scheduler.runner import run_daemons
 
     keys = ProviderKeys(api_key, base_url)
+    address = _listen_address(listen)
     settings = daemon_settings(
         rate_limit=rate_limit,
         max_concurrent=max_concurrent,
@@ -327,6 +343,7 @@ def run(
     show = sys.stderr.isatty() if progress is None else progress
     engine = app.engine(create=True)
     drives = keys.drives(engine)
+    sock = _listen_socket(address, drives) if address else None
     display = ProgressLine() if show else None
     try:
         return asyncio.run(
@@ -336,8 +353,41 @@ def run(
                 drives,
                 on_progress=display.update if display else None,
                 stop_requested=early_stop,
+                listen=sock,
             )
         )
     finally:
         if display is not None:
             display.close()
+        if sock is not None:
+            sock.close()
+
+
+def _listen_address(text: str | None) -> tuple[str, int] | None:
+    from scheduler.webhooks_in import parse_listen
+
+    if text is None:
+        return None
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+
+
+def _listen_socket(address: tuple[str, int], drives: Sequence[Drive]) -> socket.socket:
+    """The receiver's socket, once every driven provider that signs its webhooks has a secret
+    (UserError naming the variable otherwise, or when the address cannot be bound)."""
+    from scheduler.providers import PROVIDERS
+    from scheduler.webhooks_in import bind
+
+    for drive in drives:
+        spec = PROVIDERS[drive.provider]
+        if spec.webhook_secret_env and not drive.webhook_secret:
+            raise UserError(
+                f"run --listen: {spec.label} signs its webhooks: set {spec.webhook_secret_env} "
+                f"(or webhook-secret in the config file's [providers.{drive.provider}] table)"
+            )
+    try:
+        return bind(*address)
+    except OSError as exc:
+        raise UserError(f"run --listen: {exc}") from None

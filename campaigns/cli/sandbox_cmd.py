@@ -82,7 +82,22 @@ def _make_command() -> click.Command:
         metavar="SPEC",
         default="",
         callback=_parsed(cfg.parse_faults),
-        help='Fault probabilities per request, e.g. "429=0.05,5xx=0.02,lost=0.02,slow=0.01".',
+        help='Fault probabilities per request, e.g. "429=0.05,5xx=0.02,lost=0.02,slow=0.01", '
+        "and per webhook event: webhook_drop, webhook_dup, webhook_delay, webhook_reorder.",
+    )
+    @click.option(
+        "--webhook-url",
+        metavar="URL",
+        help="Where to POST call.completed/call.failed webhooks as calls end (front-ends that "
+        "send them: vaniagent). Webhook faults: webhook_drop, webhook_dup, webhook_delay, "
+        "webhook_reorder in --faults.",
+    )
+    @click.option(
+        "--webhook-secret",
+        metavar="SECRET",
+        envvar="VAANI_SANDBOX_WEBHOOK_SECRET",
+        help="Secret the webhooks are signed with (X-Vaniagent-Signature) "
+        "[env: VAANI_SANDBOX_WEBHOOK_SECRET].",
     )
     @click.option(
         "--slow-seconds", type=float, default=5.0, show_default=True, help="Delay of a slow fault."
@@ -130,6 +145,12 @@ def _make_command() -> click.Command:
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        from scheduler.sandbox.fronts import front_end
+
+        if config.webhook_url and front_end(config.provider).background is None:
+            raise click.UsageError(
+                f"--webhook-url: the {config.provider} front-end sends no webhooks"
+            )
         try:
             serve(config)
         except OSError as exc:

@@ -16,6 +16,8 @@ DEFAULT_API_KEY = "sandbox-key"
 FINAL_STATUSES = ("completed", "no_answer", "busy", "failed", "voicemail")
 
 FAULT_KINDS = ("429", "5xx", "lost", "slow")
+#: faults of the webhook sender (one draw per event, separate from the per-request draw)
+WEBHOOK_FAULT_KINDS = ("webhook_drop", "webhook_dup", "webhook_delay", "webhook_reorder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +34,17 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class FaultRates:
-    """Probability per request of each injected fault (they are exclusive; sum <= 1)."""
+    """Probability per request of each injected fault (they are exclusive; sum <= 1), and per
+    webhook event of each webhook fault (exclusive among themselves too; sum <= 1)."""
 
     rate_429: float = 0.0
     rate_5xx: float = 0.0
     lost: float = 0.0
     slow: float = 0.0
+    webhook_drop: float = 0.0
+    webhook_dup: float = 0.0
+    webhook_delay: float = 0.0
+    webhook_reorder: float = 0.0
 
     @property
     def any(self) -> bool:
@@ -60,6 +67,10 @@ class SandboxConfig:
     answer_rate: float = 0.7
     call_seconds: tuple[float, float] = (1.0, 4.0)
     faults: FaultRates = field(default_factory=FaultRates)
+    #: where the front-end's webhook sender POSTs events (None: it sends none)
+    webhook_url: str | None = None
+    #: what the sender signs events with
+    webhook_secret: str | None = field(default=None, repr=False)
     slow_seconds: float = 5.0
     background_calls: float = 0.0
     agents: frozenset[str] | None = None
@@ -88,6 +99,12 @@ class SandboxConfig:
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, got {self.port}")
+        if self.webhook_url is not None and not self.webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"--webhook-url must be an http(s) URL, got {self.webhook_url!r}")
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("--webhook-url needs --webhook-secret (events are signed with it)")
 
     def __repr__(self) -> str:  # never show the keys
         return (
@@ -130,15 +147,16 @@ def parse_seconds_range(text: str) -> tuple[float, float]:
 
 
 def parse_faults(text: str) -> FaultRates:
-    """``"429=0.05,5xx=0.02,lost=0.02,slow=0.01"`` -> FaultRates; empty text means none."""
+    """``"429=0.05,5xx=0.02,lost=0.02,slow=0.01,webhook_drop=0.1"`` -> FaultRates; empty text
+    means none."""
     values: dict[str, float] = {}
     for item in filter(None, (p.strip() for p in text.split(","))):
         kind, sep, raw = item.partition("=")
         kind = kind.strip().lower()
-        if not sep or kind not in FAULT_KINDS:
+        if not sep or kind not in FAULT_KINDS + WEBHOOK_FAULT_KINDS:
             raise ValueError(
                 f"--faults: {item!r} is not KIND=PROBABILITY with KIND one of "
-                f"{', '.join(FAULT_KINDS)} (e.g. 429=0.05,lost=0.02)"
+                f"{', '.join(FAULT_KINDS + WEBHOOK_FAULT_KINDS)} (e.g. 429=0.05,lost=0.02)"
             )
         try:
             p = float(raw)
@@ -147,13 +165,15 @@ def parse_faults(text: str) -> FaultRates:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"--faults: probability for {kind} must be in [0, 1], got {p}")
         values[kind] = p
-    if sum(values.values()) > 1.0 + 1e-9:
-        raise ValueError(f"--faults: probabilities add up to more than 1: {text!r}")
+    for kinds, what in ((FAULT_KINDS, "request"), (WEBHOOK_FAULT_KINDS, "webhook")):
+        if sum(values.get(k, 0.0) for k in kinds) > 1.0 + 1e-9:
+            raise ValueError(f"--faults: {what} probabilities add up to more than 1: {text!r}")
     return FaultRates(
         rate_429=values.get("429", 0.0),
         rate_5xx=values.get("5xx", 0.0),
         lost=values.get("lost", 0.0),
         slow=values.get("slow", 0.0),
+        **{k: values.get(k, 0.0) for k in WEBHOOK_FAULT_KINDS},
     )
 
 

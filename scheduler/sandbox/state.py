@@ -59,6 +59,8 @@ class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     responses_by_status: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    #: the webhook sender's counts (sent, delivered, dropped, duplicated, ...)
+    webhooks: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     concurrent: int = 0
     max_concurrent: int = 0
@@ -70,6 +72,7 @@ class Stats:
             "rate_limited": self.rate_limited,
             "faults": {k: self.faults.get(k, 0) for k in ("429", "5xx", "lost", "slow")},
             "max_concurrent_requests": self.max_concurrent,
+            "webhooks": dict(self.webhooks),
         }
 
 
