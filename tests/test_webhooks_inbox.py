@@ -27,13 +27,13 @@ from tests.webhooks_helpers import (
     DEADLINE,
     PROVIDER,
     T0,
-    VaniAgentEvents,
     attempt,
     event,
     finished,
     land,
     place,
     reserve,
+    vaniagent_source,
 )
 
 
@@ -51,7 +51,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 def new_inbox(engine: Engine, sweep: PushSweep | None = None) -> Inbox:
     return Inbox(
         engine,
-        {PROVIDER: VaniAgentEvents()},
+        {PROVIDER: vaniagent_source()},
         sweeps={PROVIDER: sweep} if sweep else None,
         clock=lambda: T0 + timedelta(minutes=1),
     )

@@ -29,7 +29,6 @@ from tests.webhooks_helpers import (
     PROVIDER,
     SECRET,
     T0,
-    VaniAgentEvents,
     attempt,
     event,
     finished,
@@ -37,6 +36,7 @@ from tests.webhooks_helpers import (
     place,
     reserve,
     serving,
+    vaniagent_source,
 )
 
 
@@ -54,7 +54,7 @@ def signed(payload: Any, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
 
 def test_health_routes_answer_200(engine: Engine) -> None:
     async def scenario() -> list[tuple[int, Any]]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             return [
                 ((r := await http.get(url + path)).status_code, r.json())
                 for path in ("/", "/health")
@@ -70,7 +70,7 @@ def test_bad_or_missing_signature_is_401_and_changes_nothing(
     body, good = signed(event(call_id))
 
     async def scenario() -> list[tuple[int, str]]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             out = []
             for headers in (
                 {},
@@ -95,7 +95,7 @@ def test_bad_or_missing_signature_is_401_and_changes_nothing(
 
 def test_body_that_is_no_event_is_400_and_unknown_provider_404(engine: Engine) -> None:
     async def scenario() -> list[int]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             out = []
             for payload in ({"data": {"call_id": "x"}}, [1, 2], {"event": "call.completed"}):
                 body, headers = signed(payload)
@@ -114,7 +114,7 @@ def test_oversized_body_is_refused_unread(engine: Engine) -> None:
     body, headers = signed({"event": "call.completed", "data": {"call_id": "c", "x": "y" * 2**20}})
 
     async def scenario() -> int:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             r = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
             return r.status_code
 
@@ -127,7 +127,7 @@ def test_valid_event_settles_at_once_and_a_replay_changes_nothing(engine: Engine
     body, headers = signed(event(call_id))
 
     async def scenario() -> list[Any]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             first = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
             # settled before the answer came back: the slot is free at once
             state = attempt(engine, aid).state
@@ -149,7 +149,7 @@ def test_early_event_is_kept_then_applied_when_the_call_id_lands(engine: Engine)
     body, headers = signed(event("va-early", "call.failed", end_reason="busy"))
 
     async def scenario() -> tuple[int, str, str | None]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             r = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
             state = attempt(engine, aid).state
             # the call id lands on the attempt (as when the dispatcher records the answer)
@@ -176,7 +176,7 @@ def test_event_before_the_dispatcher_records_the_answer(engine: Engine) -> None:
     body, headers = signed(event("va-fast", end_reason="voicemail"))
 
     async def scenario() -> str | None:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, http):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, http):
             r = await http.post(f"{url}/webhooks/{PROVIDER}", content=body, headers=headers)
             assert r.status_code == 200
             assert attempt(engine, aid).state == "reserved"

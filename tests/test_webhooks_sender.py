@@ -24,7 +24,7 @@ from scheduler.sandbox.webhooks import WebhookSender, event_body
 from storage.engine import make_engine
 from storage.inbox import StoredEvent, list_events
 from tests.cli_helpers import run_cli
-from tests.webhooks_helpers import PROVIDER, SECRET, VaniAgentEvents, serving
+from tests.webhooks_helpers import PROVIDER, SECRET, serving, vaniagent_source
 
 N = 40
 
@@ -59,7 +59,7 @@ def run_sender(
     and how long it took."""
 
     async def scenario() -> tuple[Counter[str], float]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, _):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, _):
             sender = WebhookSender(state, f"{url}/webhooks/{PROVIDER}", secret)
             task = asyncio.create_task(sender.run())
             start = time.monotonic()
@@ -203,7 +203,7 @@ def test_a_sandbox_reset_starts_the_sender_over(engine: Engine) -> None:
         return state.stats.webhooks["delivered"]
 
     async def scenario() -> tuple[int, int]:
-        async with serving(Inbox(engine, {PROVIDER: VaniAgentEvents()})) as (url, _):
+        async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, _):
             task = asyncio.create_task(
                 WebhookSender(state, f"{url}/webhooks/{PROVIDER}", SECRET).run()
             )

@@ -1,4 +1,4 @@
-"""Helpers of the webhook tests: the VaniAgent event functions as an EventSource, a receiver
+"""Helpers of the webhook tests: the VaniAgent provider as an EventSource, a receiver
 served on a real socket, a sandbox front-end that sends webhooks (until the VaniAgent
 front-end carries the sender), and a Vaani client that takes pushed events."""
 
@@ -15,8 +15,9 @@ import httpx
 from sqlalchemy import Engine, select
 
 from scheduler.inbox import Inbox
-from scheduler.providers.base import PushedEvent
+from scheduler.providers.base import EventSource, PushedEvent
 from scheduler.providers.vaani import CAPABILITIES, VaaniProvider
+from scheduler.providers.vaniagent import VaniAgentProvider
 from scheduler.providers.vaniagent_events import parse_event, verify_event
 from scheduler.sandbox.app import FRONT as VAANI_FRONT
 from scheduler.sandbox.webhooks import send_webhooks
@@ -32,14 +33,10 @@ DEADLINE = timedelta(minutes=10)
 PROVIDER = "vaniagent"
 
 
-class VaniAgentEvents:
-    """The EventSource half of the VaniAgent provider (which delegates to these functions)."""
-
-    def verify_event(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return verify_event(headers, body, secret)
-
-    def parse_event(self, body: bytes) -> PushedEvent:
-        return parse_event(body)
+def vaniagent_source() -> EventSource:
+    """The real VaniAgent provider as the receiver's EventSource (no request is ever made:
+    verifying and parsing events is local)."""
+    return VaniAgentProvider("test-key-webhooks-2d7e", "http://127.0.0.1:9")
 
 
 def event(call_id: str, kind: str = "call.completed", **data: Any) -> dict[str, Any]:
@@ -126,7 +123,7 @@ async def serving(
 ) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     """A receiver for ``provider``'s events on a free loopback port; yields its base URL and
     an HTTP client."""
-    channel = Channel(provider=provider, source=VaniAgentEvents(), secret=SECRET)
+    channel = Channel(provider=provider, source=vaniagent_source(), secret=SECRET)
     receiver = Receiver(inbox, {provider: channel}, bind("127.0.0.1", 0))
     await receiver.start()
     try:

@@ -25,7 +25,10 @@ and is redacted from every message, log line and repr. What differs from Vaani:
 * the plan limits requests per minute AND per hour: ``scheduler.ratelimit_windows`` paces the
   second window (the registry's ``rate_windows``);
 * VaniAgent pushes ``call.completed`` / ``call.failed`` webhooks
-  (:attr:`Capabilities.pushes_events`); reading them is ``vaniagent_events``'s.
+  (:attr:`Capabilities.pushes_events`): the provider is also an
+  :class:`~scheduler.providers.base.EventSource`, which ``run --listen`` serves
+  (``scheduler.webhooks_in``); checking and reading the events is ``vaniagent_events``'s, and
+  an event's outcome is read by the same ``vaniagent_wire`` rules as a polled call's.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from scheduler.errors import (
     RateLimitInfo,
 )
 from scheduler.logs import REDACTED
+from scheduler.providers import vaniagent_events
 from scheduler.providers.base import (
     CallOutcome,
     CallPage,
@@ -55,6 +59,7 @@ from scheduler.providers.base import (
     DialRequest,
     Listing,
     PlacedCall,
+    PushedEvent,
 )
 from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import HttpCore, RequestGate
@@ -241,6 +246,14 @@ class VaniAgentProvider:
         path = f"{CALLS_PATH}/{quote(call_id, safe='')}"
         data = await self._call("GET", path, kind="poll")
         return self._core.parse("GET", path, lambda d: parse_call(d, call_id=call_id), data)
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """Is ``body`` signed with ``secret`` (``X-Vaniagent-Signature``, HMAC-SHA256 hex)?"""
+        return vaniagent_events.verify_event(headers, body, secret)
+
+    def parse_event(self, body: bytes) -> PushedEvent:
+        """The ``call.*`` event in a verified body (ProtocolError when it is not one)."""
+        return vaniagent_events.parse_event(body)
 
     def __repr__(self) -> str:
         shown = self._core.redact(self.base_url)
