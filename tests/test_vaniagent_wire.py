@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.outcomes import classify
+from scheduler.providers.vaniagent_events import parse_payload
 from scheduler.providers.vaniagent_wire import (
     NAME_KEY,
     REF_KEY,
@@ -32,8 +33,9 @@ from scheduler.providers.vaniagent_wire import (
     parse_reset,
     to_listed,
 )
-from scheduler.sandbox.front_vaniagent import event_data, record
+from scheduler.sandbox.front_vaniagent import event_data, record, webhook_event
 from scheduler.sandbox.sim import Call
+from scheduler.sandbox.webhooks import event_body
 from storage.states import Outcome
 from tests.test_client_wire import json_values
 
@@ -268,9 +270,13 @@ def test_the_sandbox_event_data_reads_as_the_polled_call() -> None:
             outcome=outcome,
             speed=1.0,
         )
-        data = event_data(call, "+14155550199")
+        kind, data = webhook_event(call)
+        assert data == event_data(call)
         polled = parse_call(record(call, call.end + 1, "+14155550199", full=True), call_id="x")
-        pushed = parse_call(data, call_id=data["call_id"])
+        event = parse_payload(event_body(webhook_event, call))  # what run --listen reads
+        assert (event.kind, event.call_id) == (kind, call.call_id)
+        pushed = event.outcome
+        assert pushed is not None
         assert pushed.call_id == polled.call_id == call.call_id
         assert (pushed.status, pushed.raw_status) == (polled.status, polled.raw_status)
         assert classify(pushed.status) is classify(outcome)

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from scheduler.errors import ProtocolError
 from scheduler.outcomes import classify
 from scheduler.providers.vaniagent_events import (
-    neutral_status,
     parse_event,
     parse_payload,
     signature,
     verify_event,
 )
+from scheduler.providers.vaniagent_wire import neutral_status, parse_call
 from storage.states import Outcome
 from tests.test_client_wire import json_values
 
@@ -146,13 +146,30 @@ def test_seed_payload_parses_into_an_outcome() -> None:
 def test_status_and_end_reason_give_the_neutral_status(
     kind: str, status: str | None, reason: str | None, neutral: str, outcome: Outcome
 ) -> None:
-    assert neutral_status(status, reason, kind) == neutral
+    if status is not None:  # the polled reading's mapping, the one mapping there is
+        assert neutral_status(status, reason) == neutral
     payload = seed_event(status=status, end_reason=reason)
     payload["event"] = kind
     parsed = parse_payload(payload)
     assert parsed.outcome is not None and parsed.outcome.status == neutral
     assert classify(parsed.outcome.status) is outcome
     assert parsed.outcome.raw_status == status
+
+
+@PROPS
+@given(data_dicts, st.sampled_from(["call.completed", "call.failed"]))
+def test_an_event_reads_as_the_same_call_polled(data: dict[str, Any], kind: str) -> None:
+    """Whatever its fields, an event's outcome is what ``GET /v1/calls/{id}`` with the same
+    fields reads as: status, duration, summary, entities (one mapping, not two)."""
+    data = {**data, "call_id": "c-1"}
+    if not isinstance(data.get("status"), str) or not data["status"].strip():
+        data["status"] = "failed" if kind == "call.failed" else "completed"
+    pushed = parse_payload({"event": kind, "data": data}).outcome
+    polled = parse_call({**data, "id": "c-1"}, call_id="c-1")
+    assert pushed is not None
+    assert (pushed.status, pushed.raw_status) == (polled.status, polled.raw_status)
+    assert (pushed.duration_ms, pushed.summary) == (polled.duration_ms, polled.summary)
+    assert pushed.entities == polled.entities
 
 
 def test_non_final_event_has_no_outcome() -> None:

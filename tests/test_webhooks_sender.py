@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from scheduler.inbox import Inbox
 from scheduler.sandbox.config import SandboxConfig, parse_faults
+from scheduler.sandbox.front_vaniagent import event_data, webhook_event
 from scheduler.sandbox.state import SandboxState
 from scheduler.sandbox.webhooks import WebhookSender, event_body
 from storage.engine import make_engine
@@ -60,7 +61,7 @@ def run_sender(
 
     async def scenario() -> tuple[Counter[str], float]:
         async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, _):
-            sender = WebhookSender(state, f"{url}/webhooks/{PROVIDER}", secret)
+            sender = WebhookSender(state, f"{url}/webhooks/{PROVIDER}", secret, webhook_event)
             task = asyncio.create_task(sender.run())
             start = time.monotonic()
             stats = state.stats.webhooks
@@ -89,7 +90,8 @@ def test_every_call_gets_one_signed_event_when_it_ends(engine: Engine) -> None:
     by_id = {c.call_id: c for c in state.placed}
     for e in stored:
         call = by_id[e.call_id]
-        assert e.payload == event_body(call)
+        assert e.payload == event_body(webhook_event, call)
+        assert e.payload["data"] == event_data(call)  # the front-end's own builder
         assert e.received_at.timestamp() >= call.end - 0.01  # not before the call ended
         data = e.payload["data"]
         assert data["end_reason"] == call.outcome and data["summary"] == call.summary
@@ -127,7 +129,7 @@ def test_a_wrong_secret_is_refused_and_not_retried(engine: Engine) -> None:
 
 def test_unreachable_receiver_is_retried_then_given_up() -> None:
     state = sandbox_state("")
-    sender = WebhookSender(state, "http://127.0.0.1:9/webhooks/vaniagent", SECRET)
+    sender = WebhookSender(state, "http://127.0.0.1:9/webhooks/vaniagent", SECRET, webhook_event)
 
     async def scenario() -> Counter[str]:
         task = asyncio.create_task(sender.run())
@@ -205,7 +207,7 @@ def test_a_sandbox_reset_starts_the_sender_over(engine: Engine) -> None:
     async def scenario() -> tuple[int, int]:
         async with serving(Inbox(engine, {PROVIDER: vaniagent_source()})) as (url, _):
             task = asyncio.create_task(
-                WebhookSender(state, f"{url}/webhooks/{PROVIDER}", SECRET).run()
+                WebhookSender(state, f"{url}/webhooks/{PROVIDER}", SECRET, webhook_event).run()
             )
             try:
                 place(5, 0)
@@ -247,11 +249,11 @@ def test_what_the_sandbox_sends_reads_back_as_the_sim_outcome(
         outcome=outcome,
         speed=1.0,
     )
-    parsed = parse_payload(event_body(call))
+    parsed = parse_payload(event_body(webhook_event, call))
     assert parsed.call_id == "c-1" and parsed.outcome is not None
     assert parsed.outcome.status == outcome
     # kept as the Vaani wire keeps it: stripped, blank as none
     assert parsed.outcome.summary == ((call.summary or "").strip() or None)
     connected = outcome in ("completed", "voicemail")
-    assert parsed.outcome.duration_ms == (round(seconds) * 1000.0 if connected else 0.0)
+    assert parsed.outcome.duration_ms == (round(seconds, 3) * 1000.0 if connected else 0.0)
     assert parsed.outcome.entities["metadata"] == {"client_ref": "attempt-1"}

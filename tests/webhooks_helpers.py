@@ -20,7 +20,7 @@ from scheduler.providers.vaani import CAPABILITIES, VaaniProvider
 from scheduler.providers.vaniagent import VaniAgentProvider
 from scheduler.providers.vaniagent_events import parse_event, verify_event
 from scheduler.sandbox.app import FRONT as VAANI_FRONT
-from scheduler.sandbox.webhooks import send_webhooks
+from scheduler.sandbox.front_vaniagent import FRONT as VANIAGENT_FRONT
 from scheduler.webhooks_in import Channel, Receiver, bind
 from storage import claims, settle
 from storage.claims import Decision
@@ -135,7 +135,7 @@ async def serving(
 
 #: the Vaani wire with the webhook sender attached (the sender is front-end agnostic: it
 #: watches the engine's calls); used until the VaniAgent front-end carries it
-WEBHOOK_FRONT = replace(VAANI_FRONT, name="vaani-webhooks", background=send_webhooks)
+WEBHOOK_FRONT = replace(VAANI_FRONT, name="vaani-webhooks", background=VANIAGENT_FRONT.background)
 
 
 class PushingVaani(VaaniProvider):

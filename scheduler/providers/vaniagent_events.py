@@ -7,26 +7,11 @@ The VaniAgent provider delegates its :class:`~scheduler.providers.base.EventSour
 :func:`verify_event` and :func:`parse_event`; the receiver (``scheduler.webhooks_in``) stores
 what they return.
 
-Statuses. VaniAgent's documented statuses are ``initiated``, ``in_progress``, ``completed`` and
-``failed``; what made a call fail (or a completed call a voicemail) is in ``end_reason``
-(an assumption shared with the sandbox front-end: the seed shows no such field). The neutral
-status the engine classifies is derived from both:
-
-=====================  ==========================  ==================
-``status``             ``end_reason``              CallOutcome.status
-=====================  ==========================  ==================
-completed              completed / absent / other  completed
-completed              voicemail                   voicemail
-failed                 no_answer / busy / failed   that end reason
-failed                 absent / other              failed
-anything else          (ignored)                   the status itself
-=====================  ==========================  ==================
-
-``raw_status`` keeps the provider's own word. VaniAgent has no ``entities``: the outcome's
-entities are what it does have (``sentiment``, ``transcript_url``, ``recording_url`` and the
-``metadata`` echo), reported as ``entity.<key>`` columns. The adapter's reading of
-``GET /v1/calls/{id}`` should use :func:`neutral_status` and :func:`call_entities` too, so that
-a call settled by the poll sweep reports exactly what its event would have.
+An event's ``data`` is read by :func:`scheduler.providers.vaniagent_wire.read_outcome`, the
+reading of ``GET /v1/calls/{id}``: one status mapping (``status`` and ``end_reason`` to our
+neutral status; a ``call.failed`` event without a status is ``failed``), one set of entities
+(``sentiment``, ``transcript_url``, ``recording_url``, the ``metadata`` echo), ``duration`` in
+seconds, so that a call settled by its event reports exactly what the poll sweep would have.
 
 Events carry no id of their own in the seed; the dedupe key is the ``id``/``event_id`` field
 when one is sent, else a digest of (event type, call id, the event's timestamp), so a
@@ -42,17 +27,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from scheduler.errors import ProtocolError
-from scheduler.outcomes import normalise_status
-from scheduler.providers.base import CallOutcome, PushedEvent
-from scheduler.providers.wire_common import as_duration, as_status, as_text, shorten
+from scheduler.providers.base import PushedEvent
+from scheduler.providers.vaniagent_wire import read_outcome
+from scheduler.providers.wire_common import as_text, shorten
 
 SIGNATURE_HEADER = "x-vaniagent-signature"
 #: event types that end a call: their outcome settles it
 FINAL_EVENTS = frozenset({"call.completed", "call.failed"})
-#: end reasons that name an outcome of their own (others fall back to the status)
-_REASON_OUTCOMES = frozenset({"voicemail", "no_answer", "busy", "failed", "completed"})
-#: data fields copied into the outcome's entities when present
-_ENTITY_FIELDS = ("sentiment", "transcript_url", "recording_url")
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -71,18 +52,6 @@ def verify_event(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
     return hmac.compare_digest(given, signature(body, secret).encode())
 
 
-def neutral_status(status: str | None, end_reason: str | None, kind: str) -> str | None:
-    """The engine's status for a VaniAgent status and end reason (see the module docstring)."""
-    reason = normalise_status(end_reason)
-    if status is None and kind == "call.failed":
-        status = "failed"
-    if status == "completed":
-        return "voicemail" if reason == "voicemail" else "completed"
-    if status == "failed":
-        return reason if reason in _REASON_OUTCOMES and reason != "completed" else "failed"
-    return status
-
-
 def _event_id(event: Mapping[str, Any], kind: str, call_id: str) -> str:
     explicit = as_text(event.get("id")) or as_text(event.get("event_id"))
     if explicit:
@@ -90,19 +59,6 @@ def _event_id(event: Mapping[str, Any], kind: str, call_id: str) -> str:
     stamp = event.get("timestamp")
     key = json.dumps([kind, call_id, stamp if isinstance(stamp, str | int | float) else None])
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def call_entities(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A call record's entities: sentiment, transcript and recording URLs, metadata echo."""
-    entities: dict[str, Any] = {}
-    for key in _ENTITY_FIELDS:
-        value = as_text(data.get(key))
-        if value is not None:
-            entities[key] = value
-    metadata = data.get("metadata")
-    if isinstance(metadata, dict) and metadata:
-        entities["metadata"] = dict(metadata)
-    return entities
 
 
 def parse_payload(event: Any) -> PushedEvent:
@@ -121,19 +77,8 @@ def parse_payload(event: Any) -> PushedEvent:
     kind = kind.lower()
     outcome = None
     if kind in FINAL_EVENTS:
-        raw_status = as_text(data.get("status"))
-        end_reason = as_text(data.get("end_reason"))
-        duration_s = as_duration(data.get("duration"))
-        outcome = CallOutcome(
-            call_id=call_id,
-            status=neutral_status(as_status(raw_status), end_reason, kind),
-            raw_status=raw_status,
-            duration_ms=duration_s * 1000.0 if duration_s is not None else None,
-            summary=as_text(data.get("summary")),
-            entities=call_entities(data),
-            transcript=None,
-            raw=data,
-        )
+        default = "failed" if kind == "call.failed" else None
+        outcome = read_outcome(data, call_id=call_id, default_status=default)
     return PushedEvent(
         event_id=_event_id(event, kind, call_id),
         kind=kind,

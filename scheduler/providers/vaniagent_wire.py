@@ -59,9 +59,9 @@ LIMIT_MIN, LIMIT_MAX = 1, 100
 REF_KEY = "_campaigns_ref"
 #: the metadata key the contact's name travels under (VaniAgent's call takes no name field)
 NAME_KEY = "_campaigns_name"
-#: end reasons that name why a ``failed`` call failed, in our neutral statuses
 #: how far a page may run older-to-newer before it counts as listed oldest first
 ORDER_SLACK = timedelta(seconds=1)
+#: end reasons that name why a ``failed`` call failed, in our neutral statuses
 _FAILED_REASONS = frozenset({"no_answer", "busy", "failed"})
 
 
@@ -74,8 +74,8 @@ def neutral_status(status: Any, end_reason: Any) -> str | None:
         failed + anything else or absent     -> failed
         any other status                     -> the status itself (lower-cased)
 
-    The webhook events (``vaniagent_events``) map the same way: a call settles the same
-    whether polled or pushed.
+    The webhook events (``vaniagent_events``) are read with this function too (through
+    :func:`read_outcome`): a call settles the same whether polled or pushed.
     """
     word = as_status(status)
     reason = normalise_status(end_reason if isinstance(end_reason, str) else None)
@@ -206,14 +206,23 @@ def entities_of(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_call(data: Any, *, call_id: str) -> CallOutcome:
-    """A get-call answer as an outcome; ``call_id`` is the id we asked for (used when absent)."""
-    if not isinstance(data, dict):
-        raise WireError(f"GET /v1/calls/{{id}} answered a JSON {type(data).__name__}")
+def read_outcome(
+    data: Mapping[str, Any], *, call_id: str, default_status: str | None = None
+) -> CallOutcome:
+    """A call record as an outcome: a get-call answer or a webhook event's ``data``.
+
+    The one reading of both (``vaniagent_events`` parses events with it), so that a call
+    settles with the same status, duration (seconds here, milliseconds ours), summary and
+    entities whether it was polled or pushed. ``default_status`` stands in for a missing
+    ``status`` (a ``call.failed`` event that names none is ``failed``).
+    """
+    status = data.get("status")
+    if as_status(status) is None:
+        status = default_status
     summary = data.get("summary")
     return CallOutcome(
-        call_id=as_text(data.get("id")) or call_id,
-        status=neutral_status(data.get("status"), data.get("end_reason")),
+        call_id=call_id,
+        status=neutral_status(status, data.get("end_reason")),
         raw_status=written_status(data),
         duration_ms=duration_ms(data),
         summary=(summary.strip() or None) if isinstance(summary, str) else None,
@@ -221,6 +230,13 @@ def parse_call(data: Any, *, call_id: str) -> CallOutcome:
         transcript=data.get("transcript"),
         raw=data,
     )
+
+
+def parse_call(data: Any, *, call_id: str) -> CallOutcome:
+    """A get-call answer as an outcome; ``call_id`` is the id we asked for (used when absent)."""
+    if not isinstance(data, dict):
+        raise WireError(f"GET /v1/calls/{{id}} answered a JSON {type(data).__name__}")
+    return read_outcome(data, call_id=as_text(data.get("id")) or call_id)
 
 
 def parse_reset(value: str | None, *, now: float) -> float | None:

@@ -35,6 +35,11 @@ bad body or query, 401 ``authentication_failed``, 402 ``insufficient_credits`` a
 ``--agents``, 429 ``rate_limit_exceeded``, 5xx ``internal_error``. Rate-limit headers are
 ``X-RateLimit-Limit/Remaining`` and ``X-RateLimit-Reset`` as a UNIX TIMESTAMP: when the full
 quota is back, or, on a 429, when the next request will be accepted (no ``Retry-After``).
+
+Webhooks (``--webhook-url``, ``--webhook-secret``): as each call ends, ``call.completed``
+(status ``completed``) or ``call.failed`` (status ``failed``), whose ``data`` is
+:func:`event_data` (the get-call fields above, plus ``call_id``), sent by
+:mod:`scheduler.sandbox.webhooks` with the ``webhook_*`` faults of ``--faults``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from scheduler.sandbox.fronts import FrontEnd, Header, Scope, header
 from scheduler.sandbox.limits import Decision
 from scheduler.sandbox.sim import CONNECTED, Call, check_hooks, iso_utc
 from scheduler.sandbox.state import Account
+from scheduler.sandbox.webhooks import sender
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -144,6 +150,13 @@ def event_data(call: Call, from_number: str | None = None) -> dict[str, Any]:
     data = record(call, call.end, from_number, full=False)
     data["call_id"] = call.call_id
     return data
+
+
+def webhook_event(call: Call) -> tuple[str, dict[str, Any]]:
+    """(event type, data) of the webhook for an ended ``call``: ``call.completed`` when VaniAgent
+    says ``completed`` (answered, voicemail), else ``call.failed``; what the sender posts."""
+    data = event_data(call)
+    return ("call.completed" if data["status"] == "completed" else "call.failed"), data
 
 
 def _from_numbers(request: Request) -> dict[str, str]:
@@ -320,4 +333,5 @@ FRONT = FrontEnd(
     rate_headers=rate_headers,
     retry_headers=no_retry_after,
     endpoint_name=bucket,
+    background=sender(webhook_event),
 )

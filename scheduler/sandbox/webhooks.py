@@ -1,25 +1,19 @@
-"""The sandbox's webhook sender: VaniAgent's ``call.completed`` / ``call.failed`` events.
+"""The sandbox's webhook sender: a front-end's call events, POSTed as calls end.
 
-Started with the server as the VaniAgent front-end's ``background`` coroutine
-(:func:`send_webhooks`), it watches the calls placed through the sandbox and, when each one
+A front-end that pushes events (VaniAgent's: ``call.completed`` / ``call.failed``) sets its
+``background`` to :func:`sender` of its event function (call -> (event type, data)): started
+with the server, the sender watches the calls placed through the sandbox and, when each one
 ends (its simulated ``end`` time), POSTs one event to ``--webhook-url``, signed like VaniAgent
 signs (``X-Vaniagent-Signature`` = hex HMAC-SHA256 of the raw body with ``--webhook-secret``).
 Without ``--webhook-url`` it sends nothing.
 
-The event (``seeds/001``)::
+The envelope is the seed's (``seeds/001``)::
 
-    {"event": "call.completed", "timestamp": "<the call's end>", "data": {"call_id", "agent_id",
-     "duration" (s), "status", "end_reason", "transcript_url", "recording_url", "metadata",
-     "sentiment", "summary"}}
+    {"event": "<event type>", "timestamp": "<the call's end>", "data": {...}}
 
-Status mapping (shared with the front-end's ``GET /v1/calls``; VaniAgent documents only
-``initiated``, ``in_progress``, ``completed`` and ``failed``, so the sim's outcome is also given
-as ``end_reason``, an assumption): completed -> ``call.completed``/``completed``; voicemail ->
-``call.completed``/``completed`` with ``end_reason: "voicemail"``; no_answer, busy, failed ->
-``call.failed``/``failed`` with ``end_reason`` the sim outcome. ``sentiment``: ``positive``
-for an answered, interested contact, ``negative`` for an answered, uninterested one, ``neutral``
-for a voicemail, absent otherwise. ``transcript_url``/``recording_url`` (connected calls only)
-are placeholders on ``sandbox.invalid``: nothing serves them.
+and ``data`` is the front-end's own (``front_vaniagent.event_data``: the fields and values of
+``GET /v1/calls/{id}``), so that a call reads the same pushed or polled; the status mapping
+and the other fields are documented there, once.
 
 Faults of their own, from ``--faults`` (one draw per event, exclusive, RNG seeded by ``--seed``):
 ``webhook_drop`` (never sent), ``webhook_dup`` (sent twice), ``webhook_delay`` (sent
@@ -36,12 +30,13 @@ import heapq
 import json
 import random
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 
 from scheduler.providers.vaniagent_events import signature
-from scheduler.sandbox.sim import CONNECTED, Call, iso_utc
+from scheduler.sandbox.sim import Call, iso_utc
 from scheduler.sandbox.state import SandboxState
 
 #: seconds a ``webhook_delay`` event is held back
@@ -56,40 +51,13 @@ TICK_S = 0.02
 MAX_INFLIGHT = 32
 
 
-def vaniagent_status(outcome: str) -> tuple[str, str]:
-    """(event type, VaniAgent status) of a call that ended with sim ``outcome``."""
-    if outcome in CONNECTED:
-        return "call.completed", "completed"
-    return "call.failed", "failed"
+#: what a front-end pushes for an ended call: (event type, the event's ``data``)
+EventFn = Callable[[Call], tuple[str, dict[str, Any]]]
 
 
-def sentiment(call: Call) -> str | None:
-    """The sentiment VaniAgent reports for an ended call (see the module docstring)."""
-    if call.outcome == "completed":
-        return "positive" if call.entity.get("interested") else "negative"
-    return "neutral" if call.outcome == "voicemail" else None
-
-
-def event_body(call: Call) -> dict[str, Any]:
-    """The webhook event of an ended call."""
-    kind, status = vaniagent_status(call.outcome)
-    connected = call.outcome in CONNECTED
-    data: dict[str, Any] = {
-        "call_id": call.call_id,
-        "agent_id": call.agent_id,
-        "duration": round(call.total_s) if connected else 0,
-        "status": status,
-        "end_reason": call.outcome,
-        "transcript_url": f"https://sandbox.invalid/transcripts/{call.call_id}"
-        if connected
-        else None,
-        "recording_url": f"https://sandbox.invalid/recordings/{call.call_id}"
-        if connected
-        else None,
-        "metadata": call.metadata,
-        "sentiment": sentiment(call),
-        "summary": call.summary,
-    }
+def event_body(event: EventFn, call: Call) -> dict[str, Any]:
+    """The webhook event of an ended ``call``, in the seed's envelope."""
+    kind, data = event(call)
     return {"event": kind, "timestamp": iso_utc(call.end), "data": data}
 
 
@@ -101,10 +69,12 @@ class WebhookSender:
         state: SandboxState,
         url: str,
         secret: str,
+        event: EventFn,
         *,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.state = state
+        self.event = event
         self.url = url
         self._secret = secret
         self.client = client or httpx.AsyncClient(timeout=5.0)
@@ -150,7 +120,7 @@ class WebhookSender:
         sent_any = False
         while self._due and self._due[0][0] <= now:
             _, _, call = heapq.heappop(self._due)
-            body = json.dumps(event_body(call), separators=(",", ":")).encode()
+            body = json.dumps(event_body(self.event, call), separators=(",", ":")).encode()
             sent_any = self._dispatch(body) or sent_any
         if self._held and (sent_any or now - self._held_at >= REORDER_HOLD_S):
             held, self._held = self._held, []
@@ -224,10 +194,14 @@ class WebhookSender:
             self.stats["failed"] += 1
 
 
-async def send_webhooks(state: SandboxState) -> None:
-    """The VaniAgent front-end's ``background``: send events while the sandbox runs (nothing
-    without ``--webhook-url``)."""
-    config = state.config
-    if not config.webhook_url:
-        return
-    await WebhookSender(state, config.webhook_url, config.webhook_secret or "").run()
+def sender(event: EventFn) -> Callable[[SandboxState], Coroutine[Any, Any, None]]:
+    """A front-end's ``background``: send ``event(call)`` for each call as it ends, while the
+    sandbox runs (nothing without ``--webhook-url``)."""
+
+    async def send_webhooks(state: SandboxState) -> None:
+        config = state.config
+        if not config.webhook_url:
+            return
+        await WebhookSender(state, config.webhook_url, config.webhook_secret or "", event).run()
+
+    return send_webhooks
