@@ -1,13 +1,11 @@
-"""Helpers of the webhook tests: the VaniAgent provider as an EventSource, a receiver
-served on a real socket, a sandbox front-end that sends webhooks (until the VaniAgent
-front-end carries the sender), and a Vaani client that takes pushed events."""
+"""Helpers of the webhook tests: the VaniAgent provider as an EventSource, VaniAgent events,
+attempts in each state an event can meet, and a receiver served on a real socket."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,12 +13,8 @@ import httpx
 from sqlalchemy import Engine, select
 
 from scheduler.inbox import Inbox
-from scheduler.providers.base import EventSource, PushedEvent
-from scheduler.providers.vaani import CAPABILITIES, VaaniProvider
+from scheduler.providers.base import EventSource
 from scheduler.providers.vaniagent import VaniAgentProvider
-from scheduler.providers.vaniagent_events import parse_event, verify_event
-from scheduler.sandbox.app import FRONT as VAANI_FRONT
-from scheduler.sandbox.front_vaniagent import FRONT as VANIAGENT_FRONT
 from scheduler.webhooks_in import Channel, Receiver, bind
 from storage import claims, settle
 from storage.claims import Decision
@@ -131,25 +125,3 @@ async def serving(
             yield f"http://127.0.0.1:{receiver.port}", http
     finally:
         await receiver.stop()
-
-
-#: the Vaani wire with the webhook sender attached (the sender is front-end agnostic: it
-#: watches the engine's calls); used until the VaniAgent front-end carries it
-WEBHOOK_FRONT = replace(VAANI_FRONT, name="vaani-webhooks", background=VANIAGENT_FRONT.background)
-
-
-class PushingVaani(VaaniProvider):
-    """A Vaani client whose calls' outcomes are also pushed as VaniAgent events (the sandbox
-    above): the engine's push path end to end, before the VaniAgent adapter exists."""
-
-    capabilities = replace(CAPABILITIES, pushes_events=True)
-
-    def verify_event(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return verify_event(headers, body, secret)
-
-    def parse_event(self, body: bytes) -> PushedEvent:
-        return parse_event(body)
-
-
-#: what ``tests/webhooks_launch.py`` serves as ``sandbox --provider vaani-webhooks``
-FRONT = WEBHOOK_FRONT
