@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from scheduler import dbexec
 from scheduler.daemon import Daemon, DaemonSettings
@@ -152,9 +152,10 @@ async def _start_receiver(
             continue
         if not drive.webhook_secret:
             raise ValueError(f"provider {drive.provider!r} pushes events: a secret is needed")
-        source = cast(EventSource, client)
+        if not isinstance(client, EventSource):  # a provider that says it pushes must read
+            raise TypeError(f"provider {drive.provider!r} pushes events but cannot read them")
         channels[drive.provider] = Channel(
-            provider=drive.provider, source=source, secret=drive.webhook_secret
+            provider=drive.provider, source=client, secret=drive.webhook_secret
         )
         sweep = PushSweep(max_gap=settings.poll_interval * GAP_FACTOR)
         daemon.poller.sweep = sweeps[drive.provider] = sweep

@@ -8,6 +8,7 @@ status and end reason.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,6 +20,10 @@ from hypothesis import strategies as st
 
 from scheduler.errors import ProtocolError
 from scheduler.outcomes import classify
+from scheduler.providers import make_provider
+from scheduler.providers.base import EventSource
+from scheduler.providers.registry import PROVIDERS
+from scheduler.providers.vaniagent import VaniAgentProvider
 from scheduler.providers.vaniagent_events import (
     parse_event,
     parse_payload,
@@ -219,3 +224,27 @@ def test_parse_never_crashes_and_keeps_the_raw_event(payload: dict[str, Any]) ->
         assert event.outcome.duration_ms is None or event.outcome.duration_ms >= 0
         assert all(isinstance(k, str) for k in event.outcome.entities)
         assert event.outcome.status is None or event.outcome.status == event.outcome.status.lower()
+
+
+def test_exactly_the_providers_that_push_events_can_read_them() -> None:
+    """``run --listen`` serves every driven provider whose capabilities say it pushes, as an
+    EventSource: VaniAgent is one (delegating to vaniagent_events), the others are not."""
+
+    async def check() -> dict[str, bool]:
+        out = {}
+        for name in PROVIDERS:
+            client = make_provider(name, api_key="test-key-events-51c0", base_url="http://x:9")
+            try:
+                assert client.capabilities.pushes_events == isinstance(client, EventSource)
+                out[name] = isinstance(client, EventSource)
+            finally:
+                await client.aclose()
+        return out
+
+    assert asyncio.run(check())["vaniagent"]
+    agent = VaniAgentProvider("test-key-events-51c0")
+    body = json.dumps(seed_event(summary="Booked")).encode()
+    assert agent.verify_event({"x-vaniagent-signature": signature(body, SECRET)}, body, SECRET)
+    assert not agent.verify_event({"x-vaniagent-signature": signature(body, "x")}, body, SECRET)
+    assert agent.parse_event(body) == parse_event(body)
+    asyncio.run(agent.aclose())

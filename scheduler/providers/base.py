@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -292,6 +292,7 @@ class PushedEvent:
     raw: Mapping[str, Any]
 
 
+@runtime_checkable
 class EventSource(Protocol):
     """What a provider whose :attr:`Capabilities.pushes_events` is true adds to
     :class:`CallProvider`: checking and reading the events it pushes."""
