@@ -81,6 +81,14 @@ def listen_env(sb: Sandbox) -> dict[str, str]:
     return {**env_for(sb), "VANIAGENT_WEBHOOK_SECRET": SECRET}
 
 
+def vaniagent_campaign(db_url: str, tmp_path: Path, n: int) -> int:
+    """A VaniAgent campaign of ``n`` contacts (one attempt each): its id."""
+    csv_path = write_contacts_csv(tmp_path / "contacts.csv", rows(n))
+    return create_campaign(
+        db_url, csv_path, *ALL_DAY, "--provider", "vaniagent", "--max-attempts", "1"
+    )
+
+
 def test_webhooks_settle_calls_under_faults_and_a_sigkill(
     sandbox_factory, db_url: str, tmp_path: Path
 ) -> None:
@@ -92,10 +100,7 @@ def test_webhooks_settle_calls_under_faults_and_a_sigkill(
         *("--faults", FAULTS),
     )
     n = 40
-    csv_path = write_contacts_csv(tmp_path / "contacts.csv", rows(n))
-    cid = create_campaign(
-        db_url, csv_path, *ALL_DAY, "--provider", "vaniagent", "--max-attempts", "1"
-    )
+    cid = vaniagent_campaign(db_url, tmp_path, n)
     config = config_file(tmp_path)
     args = vaniagent_run_args(config, "--listen", f"127.0.0.1:{listen}", "--log-json")
     first_log = tmp_path / "run1.log"
@@ -151,13 +156,7 @@ def test_run_listen_refuses_to_start_without_the_webhook_secret(
     sandbox_factory, sqlite_url: str, tmp_path: Path
 ) -> None:
     sb = sandbox_factory("--answer-rate", "1", provider="vaniagent")
-    create_campaign(
-        sqlite_url,
-        write_contacts_csv(tmp_path / "c.csv", rows(1)),
-        *ALL_DAY,
-        "--provider",
-        "vaniagent",
-    )
+    vaniagent_campaign(sqlite_url, tmp_path, 1)
     args = vaniagent_run_args(config_file(tmp_path), "--listen", f"127.0.0.1:{free_port()}")
     res = run_cli(*args, "--until-done", db_url=sqlite_url, env=env_for(sb), timeout=60)
     assert res.returncode != 0
@@ -170,13 +169,7 @@ def test_run_listen_on_a_port_in_use_is_one_clear_line(
     sandbox_factory, sqlite_url: str, tmp_path: Path
 ) -> None:
     sb = sandbox_factory("--answer-rate", "1", provider="vaniagent")
-    create_campaign(
-        sqlite_url,
-        write_contacts_csv(tmp_path / "c.csv", rows(1)),
-        *ALL_DAY,
-        "--provider",
-        "vaniagent",
-    )
+    vaniagent_campaign(sqlite_url, tmp_path, 1)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
