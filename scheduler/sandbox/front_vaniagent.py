@@ -154,7 +154,8 @@ def event_data(call: Call, from_number: str | None = None) -> dict[str, Any]:
 
 def webhook_event(call: Call) -> tuple[str, dict[str, Any]]:
     """(event type, data) of the webhook for an ended ``call``: ``call.completed`` when VaniAgent
-    says ``completed`` (answered, voicemail), else ``call.failed``; what the sender posts."""
+    says ``completed`` (answered, voicemail), else ``call.failed``; what the sender posts.
+    ``from_number`` is null there (the sender never sees the make-call request)."""
     data = event_data(call)
     return ("call.completed" if data["status"] == "completed" else "call.failed"), data
 
