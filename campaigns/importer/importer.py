@@ -55,7 +55,6 @@ from storage.states import ContactState
 
 Progress = Callable[[int, int], None]  # (bytes read, file size)
 
-INSERT_BATCH = 5_000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are mapped in-process
 REASON_SUPPRESSED = "on the do-not-call list"
 
@@ -376,8 +375,7 @@ def _import(
         stats.rows += len(batch)
         t1 = time.perf_counter()
         timings["rows"] += t1 - t0
-        for k in range(0, len(batch), INSERT_BATCH):
-            tx.insert_contacts(batch[k : k + INSERT_BATCH])
+        tx.insert_contacts(batch)
         t_read = time.perf_counter()
         timings["insert"] += t_read - t1
         if progress is not None:
