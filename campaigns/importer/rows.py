@@ -53,6 +53,9 @@ class RowMapper:
         self.policy = policy
         self._override: dict[str, tuple[str | None, str | None]] = {}
         self._verdict: dict[str | None, str | None] = {}
+        # a number's zones, as stored: one string object per distinct tuple (few), which
+        # also makes the chunk's pickle to the main process smaller
+        self._zones_text: dict[tuple[str, ...], str] = {}
         self.extension_key = _free_key(EXTENSION_KEY, cmap.keys)
         self._extension_json = encode_basestring(self.extension_key) + ":"
         where = format_window(policy.window_start, policy.window_end)
@@ -100,60 +103,46 @@ class RowMapper:
     # -- rows ---------------------------------------------------------------------------
 
     def map_chunk(self, first_row: int, columns: list[list[str]]) -> MappedChunk:
+        """Map one chunk. Column-wise where it can be (the metadata's JSON pieces, the
+        names), row by row for the phone: the per-row loop is the import's hottest code."""
         cmap = self.cmap
-        phone_i, tz_i = cmap.phone, cmap.timezone
-        name_i, first_i, last_i = cmap.name, cmap.first_name, cmap.last_name
-        meta_cols = cmap.metadata_columns
-        keys = [encode_basestring(cmap.keys[i]) + ":" for i in meta_cols]
+        phones = columns[cmap.phone]
+        n = len(phones)
+        meta_cols = [columns[i] for i in cmap.metadata_columns]
+        out_meta = self._metadata(meta_cols, n)
+        blank = [not raw and m == "{}" for raw, m in zip(phones, out_meta, strict=True)]
+        out_names = self._names(columns, blank, n)
+        out_e164: list[str | None] = [None] * n
+        out_zones: list[str | None] = [None] * n
+        out_reasons: list[str | None] = [None] * n
         parse, problem = self.parser.parse, self.zone_problem
-        out_e164: list[str | None] = []
-        out_zones: list[str | None] = []
-        out_reasons: list[str | None] = []
-        out_names: list[str | None] = []
-        out_meta: list[str | None] = []
-        phones = columns[phone_i]
-        meta_values = [columns[i] for i in meta_cols]
-        rows_values = zip(*meta_values, strict=True) if meta_values else iter(lambda: (), None)
-        for j, (raw, values) in enumerate(zip(phones, rows_values, strict=False)):
-            if not raw and not any(values):
-                out_e164.append(None)
-                out_zones.append(None)
-                out_reasons.append(None)
-                out_names.append(None)
-                out_meta.append(None)
+        zones_text = self._zones_text
+        tz_cells = columns[cmap.timezone] if cmap.timezone is not None else None
+        for j, raw in enumerate(phones):
+            if blank[j]:
+                out_meta[j] = None
                 continue
-            meta = (
-                "{"
-                + ",".join(
-                    [k + encode_basestring(v) for k, v in zip(keys, values, strict=True) if v]
-                )
-                + "}"
-            )
-            out_meta.append(meta)
-            if name_i is not None:
-                out_names.append(columns[name_i][j] or None)
-            elif first_i is not None or last_i is not None:
-                parts = [columns[i][j].strip() for i in (first_i, last_i) if i is not None]
-                out_names.append(" ".join(p for p in parts if p) or None)
-            else:
-                out_names.append(None)
             result = parse(raw)
-            if result.e164 is None:
-                out_e164.append(None)
-                out_zones.append(None)
-                out_reasons.append(REASON_MISSING if not raw.strip() else result.error)
+            e164 = result.e164
+            if e164 is None:
+                out_reasons[j] = REASON_MISSING if not raw.strip() else result.error
                 continue
-            zones = ",".join(result.timezones) or None
+            tz = result.timezones
+            text = zones_text.get(tz)
+            if text is None:
+                text = zones_text[tz] = ",".join(tz)
+            zones: str | None = text or None
             reason = None
-            if tz_i is not None and columns[tz_i][j].strip():
-                zones, reason = self.zone_override(columns[tz_i][j])
+            if tz_cells is not None and tz_cells[j].strip():
+                zones, reason = self.zone_override(tz_cells[j])
             if result.extension:  # rare: a number written with "ext 12", "x12", "#12"
+                meta = out_meta[j] or "{}"
                 sep = "," if len(meta) > 2 else ""
                 extension = self._extension_json + encode_basestring(result.extension)
-                out_meta[-1] = meta[:-1] + sep + extension + "}"
-            out_e164.append(result.e164)
-            out_zones.append(zones)
-            out_reasons.append(reason if reason is not None else problem(zones))
+                out_meta[j] = meta[:-1] + sep + extension + "}"
+            out_e164[j] = e164
+            out_zones[j] = zones
+            out_reasons[j] = reason if reason is not None else problem(zones)
         return MappedChunk(
             first_row=first_row,
             e164=out_e164,
@@ -162,6 +151,36 @@ class RowMapper:
             names=out_names,
             metadata=out_meta,
         )
+
+    def _metadata(self, meta_cols: list[list[str]], n: int) -> list[str | None]:
+        """Each row's metadata JSON object (``{}`` when its metadata cells are all empty),
+        built a column at a time: one ``"key":"value"`` piece per non-empty cell."""
+        if not meta_cols:
+            return ["{}"] * n
+        pieces = []
+        for i, col in zip(self.cmap.metadata_columns, meta_cols, strict=True):
+            key = encode_basestring(self.cmap.keys[i]) + ":"
+            pieces.append(
+                [
+                    key + e if v else ""
+                    for v, e in zip(col, map(encode_basestring, col), strict=True)
+                ]
+            )
+        return ["{" + ",".join(filter(None, row)) + "}" for row in zip(*pieces, strict=True)]
+
+    def _names(self, columns: list[list[str]], blank: list[bool], n: int) -> list[str | None]:
+        cmap = self.cmap
+        if cmap.name is not None:
+            names: list[str | None] = [v or None for v in columns[cmap.name]]
+        elif cmap.first_name is not None or cmap.last_name is not None:
+            parts = [columns[i] for i in (cmap.first_name, cmap.last_name) if i is not None]
+            names = [
+                " ".join(p for p in (v.strip() for v in row) if p) or None
+                for row in zip(*parts, strict=True)
+            ]
+        else:
+            return [None] * n
+        return [None if b else v for v, b in zip(names, blank, strict=True)]
 
 
 def _free_key(base: str, keys: list[str]) -> str:
