@@ -103,7 +103,11 @@ class ImportTransaction:
         one = f"({', '.join(['?'] * len(CONTACT_COLUMNS))})"
         self._insert_one = f"INSERT INTO {_contacts.name} ({names}) VALUES {one}"
         self._insert_many = self._insert_one + f", {one}" * (SQLITE_ROWS_PER_INSERT - 1)
-        processor = _contacts.c.updated_at.type.bind_processor(conn.dialect)
+        # the dialect's own processor, as SQLAlchemy's statements use it: on SQLite it makes
+        # the text SQLAlchemy stores (once a chunk), where a datetime would be adapted by
+        # sqlite3 row by row (a tenth of the insert) and lose ".000000" on a whole second
+        column_type = _contacts.c.updated_at.type
+        processor = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         self._stamp: Callable[[Any], Any] = processor or (lambda v: v)
 
     def create_campaign(self, campaign: NewCampaign) -> int:
