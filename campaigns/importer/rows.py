@@ -216,7 +216,7 @@ def _map_in_worker(first_row: int, columns: list[list[str]]) -> MappedChunk:
 
 
 #: Chunks the main process may map itself, ahead of a worker that is behind (memory bound).
-STEAL_AHEAD = 2
+STEAL_AHEAD = 1
 
 
 class ChunkMapper:
