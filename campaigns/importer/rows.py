@@ -215,25 +215,16 @@ def _map_in_worker(first_row: int, columns: list[list[str]]) -> MappedChunk:
     return _worker_mapper.map_chunk(first_row, columns)
 
 
-#: Chunks the main process may map itself, ahead of a worker that is behind (memory bound).
-STEAL_AHEAD = 1
-
-
 class ChunkMapper:
     """Maps chunks in order, in ``workers`` processes (0: in this process).
 
-    Reads ahead at most ``2 * workers`` chunks for the pool, so memory stays bounded. Worker
-    processes are started with ``spawn`` (no fork of a process holding a database
-    connection). When the main process comes back for the next chunk and the worker has
-    not finished it, the main process maps the next unread chunk itself rather than wait
-    (up to :data:`STEAL_AHEAD` of them): whichever side of the pipeline is slower on this
-    file and machine, neither core sits idle. Results are the same whoever maps a chunk.
+    Reads ahead at most ``2 * workers`` chunks, so memory stays bounded. Worker processes
+    are started with ``spawn`` (no fork of a process holding a database connection).
     """
 
     def __init__(self, mapper: RowMapper, workers: int) -> None:
         self.mapper = mapper
         self.workers = workers
-        self.mapped_here = 0  # chunks the main process mapped while a worker was behind
 
     def map(
         self, chunks: Iterable[tuple[int, list[list[str]]]]
@@ -246,44 +237,16 @@ class ChunkMapper:
         with ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.mapper,)
         ) as pool:
-            yield from self._pipeline(iter(chunks), pool)
-
-    def _pipeline(
-        self, chunks: Iterator[tuple[int, list[list[str]]]], pool: ProcessPoolExecutor
-    ) -> Iterator[tuple[list[list[str]], MappedChunk]]:
-        # in file order: a chunk sent to the pool (a Future) or mapped here (its result)
-        pending: deque[tuple[list[list[str]], Future[MappedChunk] | MappedChunk]] = deque()
-        in_pool, here, exhausted = 0, 0, False
-        try:
-            while True:
-                while not exhausted and in_pool < 2 * self.workers:
-                    chunk = next(chunks, None)
-                    if chunk is None:
-                        exhausted = True
-                        break
-                    pending.append((chunk[1], pool.submit(_map_in_worker, *chunk)))
-                    in_pool += 1
-                if not pending:
-                    return
-                columns, head = pending[0]
-                behind = isinstance(head, Future) and not head.done()
-                if behind and not exhausted and here < STEAL_AHEAD:
-                    chunk = next(chunks, None)
-                    if chunk is None:
-                        exhausted = True
-                        continue
-                    pending.append((chunk[1], self.mapper.map_chunk(*chunk)))
-                    here += 1
-                    self.mapped_here += 1
-                    continue
-                pending.popleft()
-                if isinstance(head, Future):
-                    in_pool -= 1
-                    yield columns, head.result()
-                else:
-                    here -= 1
-                    yield columns, head
-        finally:
-            for _, item in pending:
-                if isinstance(item, Future):
-                    item.cancel()
+            pending: deque[tuple[list[list[str]], Future[MappedChunk]]] = deque()
+            try:
+                for first_row, columns in chunks:
+                    pending.append((columns, pool.submit(_map_in_worker, first_row, columns)))
+                    if len(pending) >= 2 * self.workers:
+                        columns_done, fut = pending.popleft()
+                        yield columns_done, fut.result()
+                while pending:
+                    columns_done, fut = pending.popleft()
+                    yield columns_done, fut.result()
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
