@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from json.encoder import encode_basestring
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -215,11 +216,19 @@ def _map_in_worker(first_row: int, columns: list[list[str]]) -> MappedChunk:
     return _worker_mapper.map_chunk(first_row, columns)
 
 
+#: Chunks the main process maps itself at the start, while the worker process starts up
+#: (spawning an interpreter and importing the mapper's modules takes about as long as
+#: mapping two chunks; the main process would otherwise wait for it, idle).
+LOCAL_FIRST = 2
+
+
 class ChunkMapper:
     """Maps chunks in order, in ``workers`` processes (0: in this process).
 
     Reads ahead at most ``2 * workers`` chunks, so memory stays bounded. Worker processes
-    are started with ``spawn`` (no fork of a process holding a database connection).
+    are started with ``spawn`` (no fork of a process holding a database connection). The
+    first :data:`LOCAL_FIRST` chunks are mapped here while the workers start: the chunks
+    after them are submitted first, so the workers begin as soon as they are up.
     """
 
     def __init__(self, mapper: RowMapper, workers: int) -> None:
@@ -233,13 +242,20 @@ class ChunkMapper:
             for first_row, columns in chunks:
                 yield columns, self.mapper.map_chunk(first_row, columns)
             return
+        it = iter(chunks)
+        local = list(islice(it, LOCAL_FIRST))
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.mapper,)
         ) as pool:
             pending: deque[tuple[list[list[str]], Future[MappedChunk]]] = deque()
             try:
-                for first_row, columns in chunks:
+                for first_row, columns in islice(it, 2 * self.workers - 1):
+                    pending.append((columns, pool.submit(_map_in_worker, first_row, columns)))
+                while local:
+                    first_row, columns = local.pop(0)
+                    yield columns, self.mapper.map_chunk(first_row, columns)
+                for first_row, columns in it:
                     pending.append((columns, pool.submit(_map_in_worker, first_row, columns)))
                     if len(pending) >= 2 * self.workers:
                         columns_done, fut = pending.popleft()
