@@ -2,8 +2,8 @@
 
 :class:`RowMapper` turns a chunk of CSV columns into a :class:`MappedChunk` (one list per
 field, aligned with the chunk's rows). It is pure and picklable, so large files are mapped
-by a pool of worker processes (:class:`ChunkMapper`) while the main process reads ahead and
-inserts; what needs the whole file (duplicates, the do-not-call list) stays in the main
+by a pool of worker processes (:class:`ChunkMapper`: the numbers, zones and names) while
+the main process reads ahead, builds the metadata JSON and inserts; what needs the whole file (duplicates, the do-not-call list) stays in the main
 process (:mod:`campaigns.importer.importer`).
 
 A phone extension (``+1 415 555 0100 ext 12``) is kept in the contact's metadata as
@@ -17,7 +17,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from json.encoder import encode_basestring
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +42,9 @@ class MappedChunk:
     zones: list[str | None]
     reasons: list[str | None]
     names: list[str | None]
-    metadata: list[str | None]  # JSON objects, as stored
+    metadata: list[str | None]  # JSON objects, as stored ("" until :meth:`with_metadata`)
+    extensions: dict[int, str] = field(default_factory=dict)  # row index -> extension,
+    # until :meth:`RowMapper.with_metadata` puts them into the metadata
 
 
 class RowMapper:
@@ -104,24 +106,33 @@ class RowMapper:
     # -- rows ---------------------------------------------------------------------------
 
     def map_chunk(self, first_row: int, columns: list[list[str]]) -> MappedChunk:
-        """Map one chunk. Column-wise where it can be (the metadata's JSON pieces, the
-        names), row by row for the phone: the per-row loop is the import's hottest code."""
+        """Map one chunk: :meth:`map_phones`, then :meth:`with_metadata`."""
+        return self.with_metadata(columns, self.map_phones(first_row, columns))
+
+    def map_phones(self, first_row: int, columns: list[list[str]]) -> MappedChunk:
+        """Everything but the metadata JSON: numbers, zones, reasons, names, blank rows
+        (``metadata[i]`` None; ``""`` for the others). It is what a worker process runs;
+        the main process, which holds the columns anyway, adds the metadata
+        (:meth:`with_metadata`), so that the two halves of the pipeline take about as long
+        and the JSON need not cross between processes."""
         cmap = self.cmap
         phones = columns[cmap.phone]
         n = len(phones)
         meta_cols = [columns[i] for i in cmap.metadata_columns]
-        out_meta = self._metadata(meta_cols, n)
-        blank = [not raw and m == "{}" for raw, m in zip(phones, out_meta, strict=True)]
+        blank = [False] * n
+        for j in [j for j, raw in enumerate(phones) if not raw]:
+            blank[j] = not any(col[j] for col in meta_cols)
+        out_meta: list[str | None] = [None if b else "" for b in blank]
         out_names = self._names(columns, blank, n)
         out_e164: list[str | None] = [None] * n
         out_zones: list[str | None] = [None] * n
         out_reasons: list[str | None] = [None] * n
+        extensions: dict[int, str] = {}
         parse, problem = self.parser.parse, self.zone_problem
         zones_text = self._zones_text
         tz_cells = columns[cmap.timezone] if cmap.timezone is not None else None
         for j, raw in enumerate(phones):
             if blank[j]:
-                out_meta[j] = None
                 continue
             result = parse(raw)
             e164 = result.e164
@@ -137,10 +148,7 @@ class RowMapper:
             if tz_cells is not None and tz_cells[j].strip():
                 zones, reason = self.zone_override(tz_cells[j])
             if result.extension:  # rare: a number written with "ext 12", "x12", "#12"
-                meta = out_meta[j] or "{}"
-                sep = "," if len(meta) > 2 else ""
-                extension = self._extension_json + encode_basestring(result.extension)
-                out_meta[j] = meta[:-1] + sep + extension + "}"
+                extensions[j] = result.extension
             out_e164[j] = e164
             out_zones[j] = zones
             out_reasons[j] = reason if reason is not None else problem(zones)
@@ -151,7 +159,20 @@ class RowMapper:
             reasons=out_reasons,
             names=out_names,
             metadata=out_meta,
+            extensions=extensions,
         )
+
+    def with_metadata(self, columns: list[list[str]], chunk: MappedChunk) -> MappedChunk:
+        """``chunk`` with each non-blank row's metadata JSON, its extension included."""
+        built = self._metadata([columns[i] for i in self.cmap.metadata_columns], len(chunk.e164))
+        out_meta = [None if m is None else b for m, b in zip(chunk.metadata, built, strict=True)]
+        for j, extension in chunk.extensions.items():
+            meta = out_meta[j] or "{}"
+            sep = "," if len(meta) > 2 else ""
+            out_meta[j] = (
+                meta[:-1] + sep + self._extension_json + encode_basestring(extension) + "}"
+            )
+        return replace(chunk, metadata=out_meta, extensions={})
 
     def _metadata(self, meta_cols: list[list[str]], n: int) -> list[str | None]:
         """Each row's metadata JSON object (``{}`` when its metadata cells are all empty),
@@ -213,7 +234,7 @@ def _init_worker(mapper: RowMapper) -> None:
 
 def _map_in_worker(first_row: int, columns: list[list[str]]) -> MappedChunk:
     assert _worker_mapper is not None
-    return _worker_mapper.map_chunk(first_row, columns)
+    return _worker_mapper.map_phones(first_row, columns)
 
 
 #: Chunks the main process maps itself at the start, while the worker process starts up
@@ -228,7 +249,8 @@ class ChunkMapper:
     Reads ahead at most ``2 * workers`` chunks, so memory stays bounded. Worker processes
     are started with ``spawn`` (no fork of a process holding a database connection). The
     first :data:`LOCAL_FIRST` chunks are mapped here while the workers start: the chunks
-    after them are submitted first, so the workers begin as soon as they are up.
+    after them are submitted first, so the workers begin as soon as they are up. A
+    worker's chunk gets its metadata JSON here (:meth:`RowMapper.with_metadata`).
     """
 
     def __init__(self, mapper: RowMapper, workers: int) -> None:
@@ -259,10 +281,10 @@ class ChunkMapper:
                     pending.append((columns, pool.submit(_map_in_worker, first_row, columns)))
                     if len(pending) >= 2 * self.workers:
                         columns_done, fut = pending.popleft()
-                        yield columns_done, fut.result()
+                        yield columns_done, self.mapper.with_metadata(columns_done, fut.result())
                 while pending:
                     columns_done, fut = pending.popleft()
-                    yield columns_done, fut.result()
+                    yield columns_done, self.mapper.with_metadata(columns_done, fut.result())
             finally:
                 for _, fut in pending:
                     fut.cancel()
