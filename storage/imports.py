@@ -4,25 +4,35 @@ An import is ONE transaction (a failure half-way leaves no campaign and no conta
 module hands the importer an :class:`ImportTransaction`, opened with :func:`begin_import`,
 whose methods are the only statements an import runs. The importer never sees a connection.
 
-The contacts INSERT is the import's hot path (target: 50,000 rows/s): rows go straight to the
-driver's ``executemany`` as plain tuples in the order of :data:`CONTACT_COLUMNS`, metadata
+Writing the contacts is the import's hot path (targets: 100,000 rows/s into SQLite, 80,000 into
+PostgreSQL): rows come as plain tuples in the order of :data:`CONTACT_COLUMNS`, metadata
 already JSON text, because SQLAlchemy's per-row parameter processing (or building a value
 object per row) costs more than the database work. Everything else crosses as frozen values.
+
+* PostgreSQL: ``COPY contacts FROM STDIN`` on the transaction's own connection (5x the rows/s
+  of ``executemany``). COPY has no ``ON CONFLICT``, and needs none: the importer has already
+  decided every row's fate (duplicates, do-not-call) before it writes, exactly as for
+  SQLite, so both databases store the same rows. A row the database still refuses (another
+  import racing into the same campaign) fails the whole import, as an INSERT would.
+* SQLite: ``executemany`` of a multi-row ``INSERT ... VALUES (...), (...)``, which runs the
+  statement once per :data:`SQLITE_ROWS_PER_INSERT` rows instead of once per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from storage import suppressions
 from storage.campaigns_repo import CampaignRecord
-from storage.errors import NotFound
+from storage.contact_copy import ContactCopy
+from storage.errors import NotFound, StorageError
 from storage.models import Campaign, Contact, utcnow
 
 _campaigns = cast(Table, Campaign.__table__)
@@ -31,6 +41,8 @@ _contacts = cast(Table, Contact.__table__)
 #: SQLite page cache for the import's transaction: six indexes take random inserts.
 SQLITE_IMPORT_CACHE_KB = 64 * 1024
 SQLITE_DEFAULT_CACHE = "-2000"
+#: Rows per multi-row INSERT on SQLite: 50 x 11 values, far below SQLite's variable limit.
+SQLITE_ROWS_PER_INSERT = 50
 
 #: The columns of a contact row given to :meth:`ImportTransaction.insert_contacts`, in order.
 CONTACT_COLUMNS = (
@@ -85,15 +97,20 @@ class ImportTransaction:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        style = conn.dialect.paramstyle
-        marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style)
-        if marks is None:  # pragma: no cover - SQLite and psycopg use the styles above
-            raise NotImplementedError(f"paramstyle {style}")
-        self._insert_sql = (
-            f"INSERT INTO {_contacts.name} ({', '.join(CONTACT_COLUMNS)}) "
-            f"VALUES ({', '.join([marks] * len(CONTACT_COLUMNS))})"
+        names = ", ".join(CONTACT_COLUMNS)
+        self._copy = (
+            ContactCopy(conn, _contacts.name, CONTACT_COLUMNS)
+            if conn.dialect.name == "postgresql"
+            else None
         )
-        processor = _contacts.c.updated_at.type.bind_processor(conn.dialect)
+        one = f"({', '.join(['?'] * len(CONTACT_COLUMNS))})"
+        self._insert_one = f"INSERT INTO {_contacts.name} ({names}) VALUES {one}"
+        self._insert_many = self._insert_one + f", {one}" * (SQLITE_ROWS_PER_INSERT - 1)
+        # the dialect's own processor, as SQLAlchemy's statements use it: on SQLite it makes
+        # the text SQLAlchemy stores (once a chunk), where a datetime would be adapted by
+        # sqlite3 row by row (a tenth of the insert) and lose ".000000" on a whole second
+        column_type = _contacts.c.updated_at.type
+        processor = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         self._stamp: Callable[[Any], Any] = processor or (lambda v: v)
 
     def create_campaign(self, campaign: NewCampaign) -> int:
@@ -148,12 +165,37 @@ class ImportTransaction:
 
     def insert_contacts(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert contact rows (tuples in :data:`CONTACT_COLUMNS` order, ``updated_at`` from
-        :meth:`now`) with the driver's own ``executemany``."""
-        if rows:
-            self._conn.exec_driver_sql(self._insert_sql, list(rows))
+        :meth:`now`): COPY on PostgreSQL, multi-row INSERTs on SQLite (module docstring)."""
+        if not rows:
+            return
+        if self._copy is not None:
+            self._copy.write(rows)
+            return
+        per = SQLITE_ROWS_PER_INSERT
+        whole = len(rows) - len(rows) % per
+        if whole:
+            flat = list(chain.from_iterable(rows[:whole]))
+            step = per * len(CONTACT_COLUMNS)
+            groups = [tuple(flat[k : k + step]) for k in range(0, len(flat), step)]
+            self._conn.exec_driver_sql(self._insert_many, groups)
+        if whole < len(rows):
+            self._conn.exec_driver_sql(self._insert_one, list(rows[whole:]))
+
+    def finish_contacts(self) -> None:
+        """End the PostgreSQL COPY, if one is open: no other statement may run during it."""
+        if self._copy is not None:
+            self._copy.finish()
+
+    def abort_contacts(self, exc: BaseException) -> None:
+        """Discard an open COPY after ``exc`` stopped the import (the rollback follows; a
+        failure to abort must not hide ``exc``, the error the user needs to see)."""
+        if self._copy is not None:
+            with suppress(StorageError):
+                self._copy.close(type(exc), exc, exc.__traceback__)
 
     def record_import_stats(self, campaign_id: int, counts: dict[str, int]) -> None:
         """Keep the import's counts with the campaign (``campaign show`` and reports)."""
+        self.finish_contacts()
         self._conn.execute(
             update(_campaigns).where(_campaigns.c.id == campaign_id).values(import_stats=counts)
         )
@@ -167,6 +209,12 @@ def begin_import(engine: Engine) -> Iterator[ImportTransaction]:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KB}")
-        yield ImportTransaction(conn)
+        tx = ImportTransaction(conn)
+        try:
+            yield tx
+            tx.finish_contacts()
+        except BaseException as exc:
+            tx.abort_contacts(exc)
+            raise
         if sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size={SQLITE_DEFAULT_CACHE}")

@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from campaigns.importer.reader import (
     sniff,
 )
 from campaigns.importer.rejects import RejectsWriter, open_rejects, reason_bucket
-from campaigns.importer.rows import ChunkMapper, RowMapper
+from campaigns.importer.rows import ChunkMapper, MappedChunk, RowMapper
 from campaigns.outputs import protected_for
 from campaigns.policy import CallingPolicy
 from storage.campaigns_repo import CampaignRecord
@@ -55,7 +56,6 @@ from storage.states import ContactState
 
 Progress = Callable[[int, int], None]  # (bytes read, file size)
 
-INSERT_BATCH = 5_000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are mapped in-process
 REASON_SUPPRESSED = "on the do-not-call list"
 
@@ -303,9 +303,6 @@ def _import(
     del existing
     offset = tx.last_row_number(campaign_id)
 
-    pending, invalid = str(ContactState.PENDING), str(ContactState.INVALID)
-    supp_state = str(ContactState.SUPPRESSED)
-    by_reason = stats.by_reason
     reader = ChunkReader(csv_path, fmt, len(cmap.headers), options.chunk_rows)
     total = max(csv_path.stat().st_size, 1)
     mapped_chunks = ChunkMapper(mapper, _workers(options, csv_path)).map(reader)
@@ -313,71 +310,12 @@ def _import(
     for columns, m in mapped_chunks:
         t0 = time.perf_counter()
         timings["read+map"] += t0 - t_read
-        now = tx.now()
-        batch: list[tuple[Any, ...]] = []
-        raws = columns[cmap.phone]
-        numbered = [
-            (j, e) for j, (e, meta) in enumerate(zip(m.e164, m.metadata, strict=True)) if e and meta
-        ]
-        prior = [0] * len(m.metadata)
-        firsts = seen.first_rows([e for _, e in numbered], [m.first_row + j for j, _ in numbered])
-        for (j, _), first_seen in zip(numbered, firsts, strict=True):
-            prior[j] = first_seen
-        for j, meta in enumerate(m.metadata):
-            if meta is None:
-                stats.blank += 1
-                continue
-            row_no = m.first_row + j
-            e164, reason, zones = m.e164[j], m.reasons[j], m.zones[j]
-            state = pending if reason is None else invalid
-            if e164 is not None:
-                first_seen = prior[j]
-                if first_seen:
-                    state = invalid
-                    reason = (
-                        f"duplicate: same number as row {first_seen}"
-                        if first_seen > 0
-                        else f"duplicate: {e164} is already in the campaign"
-                    )
-                    stats.duplicates += 1
-                    e164 = None
-                elif e164 in suppressed:
-                    state, reason = supp_state, REASON_SUPPRESSED
-            if state == pending:
-                stats.imported += 1
-            else:
-                if state == supp_state:
-                    stats.suppressed += 1
-                    by_reason[REASON_SUPPRESSED] = by_reason.get(REASON_SUPPRESSED, 0) + 1
-                else:
-                    bucket = reason_bucket(reason or "")
-                    by_reason[bucket] = by_reason.get(bucket, 0) + 1
-                    if bucket != "duplicate":
-                        stats.invalid += 1
-                    if reason == REASON_NO_COUNTRY_CODE:
-                        stats.no_country_code += 1
-                if rejects is not None:
-                    rejects.add(row_no, reason or state, [col[j] for col in columns])
-            batch.append(
-                (
-                    campaign_id,
-                    offset + row_no,
-                    e164,
-                    raws[j],
-                    m.names[j],
-                    meta,
-                    zones,
-                    state,
-                    reason,
-                    0,
-                    now,
-                )
-            )
+        batch = _chunk_rows(campaign_id, offset, columns, m, cmap.phone, tx.now(), seen,
+                            suppressed, stats, rejects)  # fmt: skip
         stats.rows += len(batch)
         t1 = time.perf_counter()
         timings["rows"] += t1 - t0
-        for k in range(0, len(batch), INSERT_BATCH):
-            tx.insert_contacts(batch[k : k + INSERT_BATCH])
+        tx.insert_contacts(batch)
         t_read = time.perf_counter()
         timings["insert"] += t_read - t1
         if progress is not None:
@@ -388,3 +326,73 @@ def _import(
         )
     stats.timings = timings
     return stats
+
+
+_PENDING, _INVALID = str(ContactState.PENDING), str(ContactState.INVALID)
+_SUPPRESSED = str(ContactState.SUPPRESSED)
+
+
+def _chunk_rows(
+    campaign_id: int,
+    offset: int,
+    columns: list[list[str]],
+    m: MappedChunk,
+    phone: int,
+    now: Any,
+    seen: SeenNumbers,
+    suppressed: set[str],
+    stats: _Tally,
+    rejects: RejectsWriter | None,
+) -> list[tuple[Any, ...]]:
+    """One mapped chunk's contact rows, as stored, with the file-wide decisions made
+    (duplicates, the do-not-call list) and the counts and rejects kept. Whole-column list
+    operations for the common case; a Python loop only over the rows not to be called
+    (a few percent), since this runs in the main process, the slower half of the pipeline."""
+    n = len(m.metadata)
+    e164s, reasons = list(m.e164), list(m.reasons)
+    states: list[str | None] = [_PENDING if r is None else _INVALID for r in reasons]
+    numbered = [(j, e) for j, (e, meta) in enumerate(zip(e164s, m.metadata, strict=True))
+                if e and meta]  # fmt: skip
+    firsts = seen.first_rows([e for _, e in numbered], [m.first_row + j for j, _ in numbered])
+    duplicate = {j: first for (j, _), first in zip(numbered, firsts, strict=True) if first}
+    for j, first_seen in duplicate.items():
+        states[j] = _INVALID
+        reasons[j] = (
+            f"duplicate: same number as row {first_seen}"
+            if first_seen > 0
+            else f"duplicate: {e164s[j]} is already in the campaign"
+        )
+        e164s[j] = None
+    stats.duplicates += len(duplicate)
+    if suppressed:
+        for j, e in numbered:
+            if e in suppressed and j not in duplicate:
+                states[j], reasons[j] = _SUPPRESSED, REASON_SUPPRESSED
+    blank = m.metadata.count(None)
+    if blank:
+        stats.blank += blank
+        for j, meta in enumerate(m.metadata):
+            if meta is None:
+                states[j] = None
+    stats.imported += states.count(_PENDING)
+    by_reason = stats.by_reason
+    for j in [j for j, state in enumerate(states) if state != _PENDING and state is not None]:
+        state, reason = states[j], reasons[j]
+        if state == _SUPPRESSED:
+            stats.suppressed += 1
+            by_reason[REASON_SUPPRESSED] = by_reason.get(REASON_SUPPRESSED, 0) + 1
+        else:
+            bucket = reason_bucket(reason or "")
+            by_reason[bucket] = by_reason.get(bucket, 0) + 1
+            if bucket != "duplicate":
+                stats.invalid += 1
+            if reason == REASON_NO_COUNTRY_CODE:
+                stats.no_country_code += 1
+        if rejects is not None:
+            rejects.add(m.first_row + j, reason or state or "", [col[j] for col in columns])
+    first = offset + m.first_row
+    rows = list(
+        zip(repeat(campaign_id, n), range(first, first + n), e164s, columns[phone], m.names,
+            m.metadata, m.zones, states, reasons, repeat(0, n), repeat(now, n), strict=True)
+    )  # fmt: skip
+    return [r for r in rows if r[5] is not None] if blank else rows
