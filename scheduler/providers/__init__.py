@@ -4,6 +4,7 @@
 * ``registry``: the providers by name, and :func:`make_provider`;
 * ``config``: a provider's validated connection settings;
 * ``http``: the HTTP core every provider client is built on (gate, retries, error mapping);
+* ``client``: ``HttpProvider``, the base of the four clients (settings, auth, rate info, close);
 * ``wire_common``: parsing rules every provider's wire shares;
 * ``vaani`` and ``vaani_wire``: Vaani (``X-API-Key``, newest-first call history).
 * ``voisnap`` and ``voisnap_wire``: Voisnap (bearer key or JWT; REST paths assumed from its

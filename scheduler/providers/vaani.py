@@ -20,15 +20,12 @@ which stay public for the tests and the benchmarks. Requests go through
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Generator, Mapping
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from scheduler.errors import RateLimitInfo
 from scheduler.logs import REDACTED
 from scheduler.providers.base import (
     CallOutcome,
@@ -40,8 +37,7 @@ from scheduler.providers.base import (
     Listing,
     PlacedCall,
 )
-from scheduler.providers.config import ProviderConfig
-from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.client import HttpProvider
 from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaani_wire import (
     PAGE_SIZE_MAX,
@@ -56,7 +52,7 @@ from scheduler.providers.vaani_wire import (
     parse_transcript,
     parse_trigger,
 )
-from scheduler.retry import RetryPolicy, Sleep
+from scheduler.retry import RetryPolicy
 
 NAME = "vaani"
 DEFAULT_BASE_URL = "https://api.vaanivoice.ai"
@@ -87,83 +83,21 @@ class VaaniAuth(httpx.Auth):
         return f"VaaniAuth(api_key='{REDACTED}')"
 
 
-def _rate_info(headers: httpx.Headers) -> RateLimitInfo:
-    return parse_rate_info(headers)
-
-
-class VaaniProvider:
+class VaaniProvider(HttpProvider):
     """The Vaani API as a :class:`~scheduler.providers.base.CallProvider`."""
 
     name = NAME
+    label = "Vaani"
+    key_env = "VAANI_API_KEY"
+    default_base_url = DEFAULT_BASE_URL
     capabilities = CAPABILITIES
+    parse_rate_info = parse_rate_info
+    error_detail = error_detail
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: float | httpx.Timeout = 30.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        gate: RequestGate | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 50,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        """Validate the configuration and build the connection pool (no request is made).
-
-        Raises :class:`~scheduler.errors.ProviderConfigError` (a ``ValueError``) for a key
-        no request could carry or a base URL that is not http(s). ``timeout`` is per attempt
-        (a float sets every phase; pass ``httpx.Timeout`` to set a short read timeout, for
-        example). ``gate`` paces and observes every attempt (the scheduler's rate limiter);
-        ``transport`` replaces the network (tests); ``sleep`` is how retry waits are slept.
-        """
-        config = ProviderConfig(
-            provider=NAME,
-            api_key=api_key,
-            base_url=base_url,
-            label="Vaani",
-            key_env="VAANI_API_KEY",
-        )
-        self._auth = VaaniAuth(config.api_key)
-        self._core = HttpCore(
-            config,
-            auth=self._auth,
-            rate_info=_rate_info,
-            error_detail=error_detail,
-            timeout=timeout,
-            retry=retry,
-            gate=gate,
-            transport=transport,
-            max_connections=max_connections,
-            sleep=sleep,
-        )
-        self.base_url = config.base_url
+    def make_auth(self, api_key: str) -> httpx.Auth:
+        return VaaniAuth(api_key)
 
     # ------------------------------------------------------------------ the interface
-
-    @property
-    def auth(self) -> httpx.Auth:
-        """The ``X-API-Key`` signer."""
-        return self._auth
-
-    @property
-    def gate(self) -> RequestGate:
-        """What paces every attempt."""
-        return self._core.gate
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The per-request retry policy."""
-        return self._core.retry
-
-    @property
-    def last_rate(self) -> RateLimitInfo:
-        """The rate-limit headers of the latest response (empty until one arrives)."""
-        return self._core.last_rate
-
-    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
-        """``Retry-After`` and ``X-RateLimit-Limit/Remaining/Reset``."""
-        return parse_rate_info(headers)
 
     async def place_call(self, request: DialRequest) -> PlacedCall:
         """Place ``request`` with trigger-call (Vaani takes no client reference)."""
@@ -264,24 +198,6 @@ class VaaniProvider:
         return parse_transcript(await self._core.call("GET", path, kind="poll"))
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __repr__(self) -> str:
-        return f"VaaniProvider(base_url={self._core.redact(self.base_url)!r}, api_key='{REDACTED}')"
-
-    async def __aenter__(self) -> VaaniProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._core.aclose()
 
 
 def _segment(call_id: str) -> str:

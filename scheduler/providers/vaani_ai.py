@@ -23,17 +23,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from scheduler.errors import ForbiddenError, NotFoundError, ProviderError, RateLimitInfo
+from scheduler.errors import ForbiddenError, NotFoundError, ProviderError
 from scheduler.logs import REDACTED
 from scheduler.providers.base import (
     CallOutcome,
@@ -45,8 +43,7 @@ from scheduler.providers.base import (
     Listing,
     PlacedCall,
 )
-from scheduler.providers.config import ProviderConfig
-from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.client import HttpProvider
 from scheduler.providers.vaani_ai_wire import (
     CLIENT_REF_KEY,
     PAGE_SIZE_MAX,
@@ -56,7 +53,6 @@ from scheduler.providers.vaani_ai_wire import (
     parse_placed,
 )
 from scheduler.providers.vaani_wire import error_detail, parse_rate_info
-from scheduler.retry import RetryPolicy, Sleep
 
 NAME = "vaani-ai"
 LABEL = "vaani.ai"
@@ -96,55 +92,19 @@ class VaaniAIAuth(httpx.Auth):
         return f"VaaniAIAuth(api_key='{REDACTED}')"
 
 
-class VaaniAIProvider:
+class VaaniAIProvider(HttpProvider):
     """The vaani.ai API as a :class:`~scheduler.providers.base.CallProvider`."""
 
     name = NAME
+    label = LABEL
+    key_env = KEY_ENV
+    default_base_url = DEFAULT_BASE_URL
     capabilities = CAPABILITIES
+    parse_rate_info = parse_rate_info
+    error_detail = error_detail
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: float | httpx.Timeout = 30.0,
-        retry: RetryPolicy | None = None,
-        gate: RequestGate | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 50,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        """Validate the settings and build the pool (no request is made); the arguments are
-        those of :class:`~scheduler.providers.vaani.VaaniProvider`."""
-        config = ProviderConfig(
-            provider=NAME, api_key=api_key, base_url=base_url, label=LABEL, key_env=KEY_ENV
-        )
-        self._auth = VaaniAIAuth(config.api_key)
-        self._core = HttpCore(
-            config,
-            auth=self._auth,
-            rate_info=parse_rate_info,
-            error_detail=error_detail,
-            timeout=timeout,
-            retry=retry or RetryPolicy(),
-            gate=gate,
-            transport=transport,
-            max_connections=max_connections,
-            sleep=sleep,
-        )
-        self.base_url = config.base_url
-
-    @property
-    def auth(self) -> httpx.Auth:
-        return self._auth
-
-    @property
-    def last_rate(self) -> RateLimitInfo:
-        return self._core.last_rate
-
-    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
-        """``Retry-After`` (and ``X-RateLimit-*`` when sent)."""
-        return parse_rate_info(headers)
+    def make_auth(self, api_key: str) -> httpx.Auth:
+        return VaaniAIAuth(api_key)
 
     async def place_call(self, request: DialRequest) -> PlacedCall:
         """``POST /calls/outbound_call`` from the agent's number (the campaign's caller id)."""
@@ -233,24 +193,6 @@ class VaaniAIProvider:
         except ProviderError as exc:
             _labelled(exc)
             raise
-
-    def __repr__(self) -> str:
-        shown = self._core.redact(self.base_url)
-        return f"VaaniAIProvider(base_url={shown!r}, api_key='{REDACTED}')"
-
-    async def __aenter__(self) -> VaaniAIProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._core.aclose()
 
 
 def _labelled(exc: ProviderError) -> ProviderError:

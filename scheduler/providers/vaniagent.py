@@ -33,9 +33,7 @@ and is redacted from every message, log line and repr. What differs from Vaani:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Generator, Mapping
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -46,7 +44,6 @@ from scheduler.errors import (
     ForbiddenError,
     InsufficientBalanceError,
     ProviderError,
-    RateLimitInfo,
 )
 from scheduler.logs import REDACTED
 from scheduler.providers import vaniagent_events
@@ -61,8 +58,7 @@ from scheduler.providers.base import (
     PlacedCall,
     PushedEvent,
 )
-from scheduler.providers.config import ProviderConfig
-from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.client import HttpProvider
 from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaniagent_wire import (
     LIMIT_MAX,
@@ -76,7 +72,6 @@ from scheduler.providers.vaniagent_wire import (
     parse_placed,
     parse_rate_info,
 )
-from scheduler.retry import RetryPolicy, Sleep
 
 NAME = "vaniagent"
 LABEL = "VaniAgent"
@@ -109,10 +104,6 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth(api_key='{REDACTED}')"
 
 
-def _rate_info(headers: httpx.Headers) -> RateLimitInfo:
-    return parse_rate_info(headers)
-
-
 def _refined(exc: APIStatusError, *, placing: bool) -> APIStatusError:
     """The error VaniAgent's error code means, where it says more than the HTTP status."""
     code = error_code(exc.detail)
@@ -133,61 +124,19 @@ def _refined(exc: APIStatusError, *, placing: bool) -> APIStatusError:
     )
 
 
-class VaniAgentProvider:
+class VaniAgentProvider(HttpProvider):
     """The VaniAgent API as a :class:`~scheduler.providers.base.CallProvider`."""
 
     name = NAME
+    label = LABEL
+    key_env = "VANIAGENT_API_KEY"
+    default_base_url = DEFAULT_BASE_URL
     capabilities = CAPABILITIES
+    parse_rate_info = parse_rate_info
+    error_detail = error_detail
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: float | httpx.Timeout = 30.0,
-        retry: RetryPolicy | None = None,
-        gate: RequestGate | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 50,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        """Validate the configuration and build the pool (no request is made); the
-        arguments are :class:`~scheduler.providers.vaani.VaaniProvider`'s."""
-        config = ProviderConfig(
-            provider=NAME,
-            api_key=api_key,
-            base_url=base_url,
-            label=LABEL,
-            key_env="VANIAGENT_API_KEY",
-        )
-        self._auth = BearerAuth(config.api_key)
-        self._core = HttpCore(
-            config,
-            auth=self._auth,
-            rate_info=_rate_info,
-            error_detail=error_detail,
-            timeout=timeout,
-            retry=retry or RetryPolicy(),
-            gate=gate,
-            transport=transport,
-            max_connections=max_connections,
-            sleep=sleep,
-        )
-        self.base_url = config.base_url
-
-    @property
-    def auth(self) -> httpx.Auth:
-        """The bearer-token signer."""
-        return self._auth
-
-    @property
-    def last_rate(self) -> RateLimitInfo:
-        """The rate-limit headers of the latest response (empty until one arrives)."""
-        return self._core.last_rate
-
-    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
-        """``X-RateLimit-Limit/Remaining`` and ``-Reset`` (a Unix timestamp)."""
-        return parse_rate_info(headers)
+    def make_auth(self, api_key: str) -> httpx.Auth:
+        return BearerAuth(api_key)
 
     async def _call(self, method: str, path: str, *, kind: str, **kwargs: Any) -> Any:
         """One logical request; errors name VaniAgent and say what its error code means."""
@@ -254,22 +203,3 @@ class VaniAgentProvider:
     def parse_event(self, body: bytes) -> PushedEvent:
         """The ``call.*`` event in a verified body (ProtocolError when it is not one)."""
         return vaniagent_events.parse_event(body)
-
-    def __repr__(self) -> str:
-        shown = self._core.redact(self.base_url)
-        return f"VaniAgentProvider(base_url={shown!r}, api_key='{REDACTED}')"
-
-    async def __aenter__(self) -> VaniAgentProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._core.aclose()

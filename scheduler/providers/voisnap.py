@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from dataclasses import dataclass, fields, replace
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from scheduler.errors import ProviderConfigError, RateLimitInfo
+from scheduler.errors import ProviderConfigError
 from scheduler.logs import REDACTED
 from scheduler.providers.base import (
     CallOutcome,
@@ -53,8 +52,8 @@ from scheduler.providers.base import (
     Listing,
     PlacedCall,
 )
-from scheduler.providers.config import ProviderConfig
-from scheduler.providers.http import HttpCore, RequestGate
+from scheduler.providers.client import HttpProvider
+from scheduler.providers.http import RequestGate
 from scheduler.providers.voisnap_wire import (
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
@@ -149,16 +148,22 @@ class VoisnapAuth(httpx.Auth):
         return f"VoisnapAuth(token='{REDACTED}')"
 
 
-class VoisnapProvider:
+class VoisnapProvider(HttpProvider):
     """The Voisnap API as a :class:`~scheduler.providers.base.CallProvider`."""
 
     name = NAME
+    label = LABEL
+    key_env = KEY_ENV
+    default_base_url = DEFAULT_BASE_URL
     capabilities = CAPABILITIES
+    parse_rate_info = parse_rate_info
+    error_detail = error_detail
+    error_rate = error_rate
 
     def __init__(
         self,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         *,
         paths: VoisnapPaths | None = None,
         timeout: float | httpx.Timeout = 30.0,
@@ -168,41 +173,22 @@ class VoisnapProvider:
         max_connections: int = 50,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Validate the settings and build the pool (no request is made). ``api_key`` is an
-        API key or a JWT access token; ``paths`` default to the assumed ones."""
-        config = ProviderConfig(
-            provider=NAME, api_key=api_key, base_url=base_url, label=LABEL, key_env=KEY_ENV
-        )
+        """The settings of :class:`~scheduler.providers.client.HttpProvider`; ``api_key`` is
+        an API key or a JWT access token; ``paths`` default to the assumed ones."""
         self.paths = paths or VoisnapPaths()
-        self._auth = VoisnapAuth(config.api_key)
-        self._core = HttpCore(
-            config,
-            auth=self._auth,
-            rate_info=parse_rate_info,
-            error_detail=error_detail,
-            error_rate=error_rate,
+        super().__init__(
+            api_key,
+            base_url,
             timeout=timeout,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             gate=gate,
             transport=transport,
             max_connections=max_connections,
             sleep=sleep,
         )
-        self.base_url = config.base_url
 
-    @property
-    def auth(self) -> httpx.Auth:
-        """The bearer signer."""
-        return self._auth
-
-    @property
-    def last_rate(self) -> RateLimitInfo:
-        """The rate-limit information of the latest response."""
-        return self._core.last_rate
-
-    def rate_info(self, headers: Mapping[str, str]) -> RateLimitInfo:
-        """``Retry-After`` and ``X-RateLimit-*`` when sent (a 429's body adds ``retry_after``)."""
-        return parse_rate_info(headers)
+    def make_auth(self, api_key: str) -> httpx.Auth:
+        return VoisnapAuth(api_key)
 
     async def place_call(self, request: DialRequest) -> PlacedCall:
         """``outbound_calls.create``; never resent unless certainly not sent. ``caller_id``
@@ -261,25 +247,6 @@ class VoisnapProvider:
         """``conversations.transcript``: the turns."""
         path = self.paths.of("transcript", call_id)
         return parse_transcript(await self._core.call("GET", path, kind="poll"))
-
-    def __repr__(self) -> str:
-        shown = self._core.redact(self.base_url)
-        return f"VoisnapProvider(base_url={shown!r}, api_key='{REDACTED}')"
-
-    async def __aenter__(self) -> VoisnapProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._core.aclose()
 
 
 def build(api_key: str, base_url: str = DEFAULT_BASE_URL, **options: Any) -> VoisnapProvider:
