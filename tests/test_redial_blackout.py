@@ -21,6 +21,7 @@ from campaigns.services.redial import check_blackout, check_redial, parse_retry,
 from storage.claims import Candidate
 from storage.states import ContactState, Outcome
 from tests.factories import campaign_record
+from tests.test_dispatcher import candidate as dispatcher_candidate
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 MIN = timedelta(seconds=120)
@@ -28,22 +29,8 @@ MIN = timedelta(seconds=120)
 REPUBLIC_DAY_NOON_IST = datetime(2026, 1, 26, 12, 0, tzinfo=KOLKATA)
 
 
-def candidate(phone: str, zones: str, **values: object) -> Candidate:
-    base: dict[str, object] = {
-        "contact_id": 7,
-        "campaign_id": 1,
-        "state": "pending",
-        "phone_e164": phone,
-        "name": "A",
-        "attributes": {},
-        "timezones": zones,
-        "attempts": 0,
-        "next_attempt_at": None,
-        "suppressed": False,
-        "recent_calls": (),
-    }
-    base.update(values)
-    return Candidate(**base)  # type: ignore[arg-type]
+def candidate(phone: str, zones: str) -> Candidate:
+    return dispatcher_candidate(phone_e164=phone, timezones=zones)
 
 
 def policy(**values: object) -> CallingPolicy:
@@ -256,3 +243,26 @@ def test_consecutive_blackout_days_are_all_skipped() -> None:
     pol = policy(skip_dates=days, days="all")
     start = datetime(2026, 12, 20, 10, 0, tzinfo=KOLKATA)
     assert pol.next_opening(("Asia/Kolkata",), start) == datetime(2027, 1, 4, 9, 0, tzinfo=KOLKATA)
+
+
+def test_the_console_form_takes_the_same_settings() -> None:
+    from campaigns.web.forms import parse_create_form
+
+    form = parse_create_form(
+        {
+            "name": "n",
+            "agent_id": "a",
+            "retry": "busy=15m",
+            "retry_schedule": "30m,2h",
+            "redial_voicemail": "false",
+            "skip_dates": "2026-12-25",
+            "holidays": "IN",
+        }
+    )
+    new = check_campaign(form.spec)
+    assert (new.retry_delays, new.retry_schedule, new.redial_voicemail) == (
+        {"busy": 900},
+        [1800, 7200],
+        False,
+    )
+    assert (new.skip_dates, new.holidays) == (["2026-12-25"], "IN")
