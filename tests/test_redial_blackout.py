@@ -149,6 +149,10 @@ def test_the_country_comes_from_the_number() -> None:
     assert country_of("+919876543210") == "IN"
     assert country_of("+14155550100") == "US"
     assert country_of("+16135550100") == "CA"  # NANP: the area code decides
+    assert country_of("+447400123456") == "GB"  # +44 is shared with the Crown dependencies:
+    assert country_of("+441481712345") == "GG"  # Guernsey has holidays of its own
+    assert country_of("+79161234567") == "RU" and country_of("+77011234567") == "KZ"
+    assert country_of("+80012345678") is None  # non-geographic: no country, no holidays
     assert country_of("not a number") is None
 
 
