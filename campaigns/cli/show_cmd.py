@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.parsing import format_duration
 from campaigns.services.lifecycle import Progress
 from campaigns.stats import CampaignStats, campaign_stats
 from campaigns.wording import plural
@@ -89,10 +91,16 @@ def _redial_and_blackout(st: dict[str, Any]) -> str:
     """The re-dial policy and the days without calls, when the campaign has any."""
     parts = []
     if st.get("retry_delays_s"):
-        pairs = ",".join(f"{k}={_duration(v)}" for k, v in sorted(st["retry_delays_s"].items()))
+        pairs = ",".join(
+            f"{k}={format_duration(timedelta(seconds=v))}"
+            for k, v in sorted(st["retry_delays_s"].items())
+        )
         parts.append(f"retry {pairs}")
     if st.get("retry_schedule_s"):
-        parts.append("retry schedule " + ",".join(_duration(v) for v in st["retry_schedule_s"]))
+        parts.append(
+            "retry schedule "
+            + ",".join(format_duration(timedelta(seconds=v)) for v in st["retry_schedule_s"])
+        )
     if not st.get("redial_voicemail", True):
         parts.append("voicemail not re-dialled")
     if st.get("skip_dates"):
