@@ -67,6 +67,18 @@ def test_bad_retry_is_one_line_naming_the_option(text: str, message: str) -> Non
     assert "\n" not in str(err.value)
 
 
+@given(st.text(alphabet="nobusyfailedvcm_=,0123456789hms ", max_size=40))
+def test_retry_parsers_refuse_with_one_line_or_answer_seconds(text: str) -> None:
+    for parse in (parse_retry, parse_schedule):
+        try:
+            value = parse(text, MIN)
+        except UserError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith("--retry")
+        else:
+            seconds = value.values() if isinstance(value, dict) else value
+            assert all(s >= 120 for s in seconds)
+
+
 def test_schedule_steps_respect_the_floor_and_a_length_limit() -> None:
     assert parse_schedule("30m,2h,1d", MIN) == [1800, 7200, 86400]
     with pytest.raises(UserError, match=r"--retry-schedule: at least 120 s, not '1m'"):
