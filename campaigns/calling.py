@@ -14,7 +14,12 @@ zones is inside the window on an allowed weekday: the rule protects the person a
 so we take the strictest reading. Daylight saving time is handled by :mod:`zoneinfo`: on the
 morning the clocks jump forward over the window start, the window opens at the jump.
 
-The module is a little over 300 lines because the window search (:meth:`next_opening` and its
+Blackout dates and public holidays (:mod:`campaigns.blackout`) close a whole local day; the
+holidays are those of the contact's country, which callers pass as ``country``. A re-dial
+schedule (``retry_schedule``) makes the Nth re-dial wait its Nth step (the last repeats), for
+every outcome without a delay of its own in ``retry_delays``.
+
+The module is about 400 lines because the window search (:meth:`next_opening` and its
 daylight-saving helpers) belongs with the window it searches.
 """
 
@@ -27,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from campaigns.blackout import NO_BLACKOUT, Blackout
 from campaigns.parsing import parse_days, parse_window, parse_zone
 
 #: The outcomes (``storage.states.Outcome`` values) after which a contact may be re-dialled.
@@ -98,6 +104,15 @@ class CampaignSettings(Protocol):
     @property
     def daily_cap_per_number(self) -> int | None: ...
 
+    @property
+    def retry_schedule(self) -> Sequence[int] | None: ...
+
+    @property
+    def skip_dates(self) -> Sequence[str] | None: ...
+
+    @property
+    def holidays(self) -> str | None: ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class CallingPolicy:
@@ -117,6 +132,11 @@ class CallingPolicy:
     retry_delays: Mapping[str, timedelta] = field(default_factory=lambda: DEFAULT_RETRY_DELAYS)
     redial_voicemail: bool = True
     daily_cap_per_number: int | None = None
+    #: escalating re-dial delays (the Nth re-dial waits the Nth, the last repeats); () = none
+    retry_schedule: tuple[timedelta, ...] = ()
+    #: outcomes whose delay was set on their own (``--retry busy=15m``): the schedule skips them
+    retry_explicit: frozenset[str] = frozenset()
+    blackout: Blackout = NO_BLACKOUT
     # (zones, from) -> first opening at or after `from` (None: never); see next_opening
     _memo: dict[tuple[str, ...], tuple[datetime, datetime | None]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
@@ -169,6 +189,9 @@ class CallingPolicy:
                 )
             delays[outcome] = timedelta(seconds=seconds)
         return cls(
+            retry_schedule=tuple(timedelta(seconds=s) for s in campaign.retry_schedule or ()),
+            retry_explicit=frozenset(campaign.retry_delays or {}),
+            blackout=Blackout.from_stored(campaign.skip_dates, campaign.holidays),
             window_start=start,
             window_end=end,
             days=parse_days(campaign.days),
@@ -206,27 +229,33 @@ class CallingPolicy:
 
     # -- windows ------------------------------------------------------------------------------
 
-    def _zone_open(self, tz: ZoneInfo, now: datetime) -> bool:
+    def _zone_open(self, tz: ZoneInfo, now: datetime, country: str | None = None) -> bool:
         local = now.astimezone(tz)
         return (
-            local.weekday() in self.days
+            self._day_open(local.date(), country)
             and self.window_start <= local.time().replace(tzinfo=None) < self.window_end
         )
+
+    def _day_open(self, day: date, country: str | None) -> bool:
+        return day.weekday() in self.days and not self.blackout.closes(day, country)
 
     def _in_dates(self, now: datetime) -> bool:
         return (self.start_at is None or self.start_at <= now) and (
             self.end_at is None or now < self.end_at
         )
 
-    def is_open(self, zones: Sequence[str], now: datetime) -> bool:
-        """True when ``now`` is inside the window in *every* zone, on an allowed local weekday,
-        and within the campaign's start/end dates. False for no zones (unknown)."""
+    def is_open(self, zones: Sequence[str], now: datetime, country: str | None = None) -> bool:
+        """True when ``now`` is inside the window in *every* zone, on an allowed local weekday
+        that is no blackout date nor a public holiday of ``country`` (the contact's), and
+        within the campaign's start/end dates. False for no zones (unknown)."""
         _aware(now, "now")
         if not zones or not self._in_dates(now):
             return False
-        return all(self._zone_open(parse_zone(z), now) for z in zones)
+        return all(self._zone_open(parse_zone(z), now, country) for z in zones)
 
-    def next_opening(self, zones: Sequence[str], after: datetime) -> datetime | None:
+    def next_opening(
+        self, zones: Sequence[str], after: datetime, country: str | None = None
+    ) -> datetime | None:
         """The earliest instant ``>= after`` at which :meth:`is_open` holds, or None when there
         is none: no zones, the zones' windows never overlap, or the campaign ends first.
 
@@ -240,10 +269,14 @@ class CallingPolicy:
         if not zones:
             return None
         key = tuple(zones)
+        if country is not None and self.blackout.uses_country:
+            key += (f"country:{country}",)  # holidays differ by country: so do openings
+        else:
+            country = None
         memo = self._memo.get(key)
         if memo is not None and memo[0] <= after and (memo[1] is None or after <= memo[1]):
             return memo[1]
-        result = self._search(key, after, self.end_at)
+        result = self._search(tuple(zones), after, self.end_at, country=country)
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
         self._memo[key] = (after, result)
@@ -274,6 +307,7 @@ class CallingPolicy:
         end_at: datetime | None,
         *,
         use_dates: bool = True,
+        country: str | None = None,
     ) -> datetime | None:
         tzs = [parse_zone(z) for z in zones]
         t = after.astimezone(UTC)
@@ -283,19 +317,19 @@ class CallingPolicy:
         if end_at is not None:
             limit = min(limit, end_at.astimezone(UTC))
         while t < limit:
-            closed = [tz for tz in tzs if not self._zone_open(tz, t)]
+            closed = [tz for tz in tzs if not self._zone_open(tz, t, country)]
             if not closed:
                 return t
-            t = max(self._zone_next_open(tz, t) for tz in closed)
+            t = max(self._zone_next_open(tz, t, country) for tz in closed)
         return None
 
-    def _zone_next_open(self, tz: ZoneInfo, t: datetime) -> datetime:
+    def _zone_next_open(self, tz: ZoneInfo, t: datetime, country: str | None = None) -> datetime:
         """The earliest instant after ``t`` (at which the zone is closed) when it is open."""
         local_day = t.astimezone(tz).date()
         best: datetime | None = None
-        for k in range(0, 9):
+        for k in range(0, 9 + len(self.blackout.dates) + (31 if self.blackout.countries else 0)):
             day = local_day + timedelta(days=k)
-            if day.weekday() not in self.days:
+            if not self._day_open(day, country):
                 continue
             opening = self._window_start_instant(tz, day)
             if opening > t:
@@ -306,7 +340,7 @@ class CallingPolicy:
         # a backward daylight-saving jump between t and best can re-open the window
         if t.astimezone(tz).utcoffset() != best.astimezone(tz).utcoffset():
             jump = _transition(tz, t, best)
-            if jump is not None and self._zone_open(tz, jump) and jump < best:
+            if jump is not None and self._zone_open(tz, jump, country) and jump < best:
                 return jump
         return best
 
@@ -332,11 +366,19 @@ class CallingPolicy:
     def redial_delay(self, outcome: str, attempts_made: int) -> timedelta | None:
         """How long to wait before calling again after ``outcome``, or None not to re-dial:
         the call was answered, ``attempts_made`` reached ``max_attempts``, or it went to
-        voicemail and the campaign does not re-dial voicemail."""
+        voicemail and the campaign does not re-dial voicemail. With a schedule, the
+        ``attempts_made``-th re-dial waits its step (busy: 15 minutes at most, as without)."""
         if outcome == "answered" or self.cap_reached(attempts_made):
             return None
         if outcome == "voicemail" and not self.redial_voicemail:
             return None
+        if (
+            self.retry_schedule
+            and outcome in REDIAL_OUTCOMES
+            and outcome not in self.retry_explicit
+        ):
+            step = self.retry_schedule[min(max(attempts_made, 1), len(self.retry_schedule)) - 1]
+            return min(step, BUSY_DELAY_CAP) if outcome == "busy" else step
         try:
             return self.retry_delays[outcome]
         except KeyError:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from campaigns.blackout import country_of
 from campaigns.calling import CallingPolicy
 from campaigns.wording import plural
 from storage.campaigns_repo import CampaignRecord
@@ -80,8 +81,9 @@ class Decider:
                 "time zone unknown for this number: set the campaign's --timezone "
                 "or a timezone column",
             )
-        if not pol.is_open(zones, now):
-            opening = pol.next_opening(zones, now)
+        country = country_of(cand.phone_e164) if pol.blackout.uses_country else None
+        if not pol.is_open(zones, now, country):  # holidays are the contact's country's
+            opening = pol.next_opening(zones, now, country)
             if opening is None:
                 return Decision.close(
                     ContactState.EXPIRED, "no calling window left before the campaign's end"

@@ -83,6 +83,9 @@ class CampaignRecord:
     import_stats: dict[str, int]
     webhook_url: str | None = None
     webhook_secret_fp: str | None = None  # a fingerprint only: the secret is never stored
+    retry_schedule: list[int] | None = None  # seconds; see storage.models.Campaign
+    skip_dates: list[str] | None = None  # ISO dates
+    holidays: str | None = None  # "IN,US" or "auto"
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:

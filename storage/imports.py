@@ -70,6 +70,9 @@ class NewCampaign:
     retry_delay_s: int = 7200
     retry_delays: dict[str, int] | None = None
     redial_voicemail: bool | None = None
+    retry_schedule: list[int] | None = None
+    skip_dates: list[str] | None = None
+    holidays: str | None = None
     daily_cap_per_number: int | None = None
     outbound_number: str | None = None
     voice: str | None = None

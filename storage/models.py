@@ -101,6 +101,13 @@ class Campaign(Base):
     # per-outcome delays in seconds, e.g. {"no_answer": 7200, "busy": 900, "failed": 3600}
     retry_delays: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     redial_voicemail: Mapped[bool] = mapped_column(Boolean, default=True)
+    # escalating re-dial delays in seconds ([1800, 7200, 86400]: the Nth re-dial waits the Nth,
+    # the last repeats); NULL: none, every re-dial waits its outcome's delay
+    retry_schedule: Mapped[list[int] | None] = mapped_column(JSON)
+    # no calls on these local dates (["2026-12-25", ...]) nor on the public holidays of these
+    # countries ("IN,US", or "auto": each contact's own), in the contact's zone and country
+    skip_dates: Mapped[list[str] | None] = mapped_column(JSON)
+    holidays: Mapped[str | None] = mapped_column(String(200))
     daily_cap_per_number: Mapped[int | None] = mapped_column(Integer)
     # trigger-call pass-through: caller id, voice, and any other optional fields
     outbound_number: Mapped[str | None] = mapped_column(String(32))

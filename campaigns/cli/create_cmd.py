@@ -106,6 +106,44 @@ def _min_retry_delay() -> timedelta:
     "for tests against the sandbox).",
 )
 @click.option(
+    "--retry",
+    metavar="OUTCOME=DELAY,...",
+    help="Per-outcome re-dial delays, e.g. no_answer=2h,busy=15m,failed=30m,voicemail=4h "
+    "(outcomes: no_answer, busy, failed, voicemail, no_outcome). Unlisted ones wait "
+    "--retry-delay (busy: 15m at most) or the --retry-schedule.",
+)
+@click.option(
+    "--retry-schedule",
+    metavar="DELAY,...",
+    help="Escalating re-dials, e.g. 30m,2h,1d: the Nth re-dial waits the Nth delay, the last "
+    "repeats; replaces --retry-delay (outcomes given in --retry keep theirs). "
+    "--max-attempts still caps all calls of a contact.",
+)
+@click.option(
+    "--redial-voicemail/--no-redial-voicemail",
+    default=True,
+    show_default=True,
+    help="Call again after a voicemail.",
+)
+@click.option(
+    "--skip-dates",
+    metavar="DATES",
+    help="No calls on these dates in the contact's local time, e.g. 2026-12-25,2027-01-01.",
+)
+@click.option(
+    "--skip-dates-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Dates without calls, one YYYY-MM-DD a line (# comments allowed).",
+)
+@click.option(
+    "--holidays",
+    metavar="CC[,CC]|auto",
+    help="No calls on public holidays of these countries (e.g. IN), each in the contact's own "
+    "country (from the number): an IN holiday leaves US numbers alone. auto: every "
+    "contact's own country.",
+)
+@click.option(
     "--start-at",
     metavar="ISO",
     help="Do not call before this instant (ISO 8601; without an offset: in --timezone, else UTC).",
@@ -178,6 +216,12 @@ def create(
     days: str,
     max_attempts: int,
     retry_delay: str,
+    retry: str | None,
+    retry_schedule: str | None,
+    redial_voicemail: bool,
+    skip_dates: str | None,
+    skip_dates_file: Path | None,
+    holidays: str | None,
     start_at: str | None,
     end_at: str | None,
     caller_id: str | None,
@@ -215,6 +259,12 @@ def create(
         provider=provider,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret if webhook_url else None,
+        retry=retry,
+        retry_schedule=retry_schedule,
+        redial_voicemail=redial_voicemail,
+        skip_dates=skip_dates,
+        skip_dates_file=skip_dates_file,
+        holidays=holidays,
     )
     minimum = _min_retry_delay()
     check_campaign(spec, min_retry_delay=minimum)  # a bad option opens no database

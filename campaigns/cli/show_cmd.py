@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.parsing import format_duration
 from campaigns.services.lifecycle import Progress
 from campaigns.stats import CampaignStats, campaign_stats
 from campaigns.wording import plural
@@ -78,6 +82,33 @@ def render(stats: CampaignStats, console: Console) -> None:
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
     )
+    extra = _redial_and_blackout(st)
+    if extra:
+        console.print(extra, markup=False)
+
+
+def _redial_and_blackout(st: dict[str, Any]) -> str:
+    """The re-dial policy and the days without calls, when the campaign has any."""
+    parts = []
+    if st.get("retry_delays_s"):
+        pairs = ",".join(
+            f"{k}={format_duration(timedelta(seconds=v))}"
+            for k, v in sorted(st["retry_delays_s"].items())
+        )
+        parts.append(f"retry {pairs}")
+    if st.get("retry_schedule_s"):
+        parts.append(
+            "retry schedule "
+            + ",".join(format_duration(timedelta(seconds=v)) for v in st["retry_schedule_s"])
+        )
+    if not st.get("redial_voicemail", True):
+        parts.append("voicemail not re-dialled")
+    if st.get("skip_dates"):
+        dates = st["skip_dates"]
+        parts.append(f"no calls on {', '.join(dates[:5])}" + (" ..." if len(dates) > 5 else ""))
+    if st.get("holidays"):
+        parts.append(f"no calls on public holidays ({st['holidays']}, contact's country)")
+    return " · ".join(parts)
 
 
 @click.command()

@@ -33,6 +33,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from campaigns.services.redial import check_blackout, check_delay, check_redial
 from campaigns.webhooks import SECRET_ENV, fingerprint
 from scheduler.provider_names import CALLER_ID_REQUIRED, PROVIDER_NAMES
 from storage.engine import Engine
@@ -68,6 +69,14 @@ class CampaignSpec:
     provider: str = "vaani"
     webhook_url: str | None = None  # events out (campaigns/webhooks.py)
     webhook_secret: str | None = None  # only its fingerprint is stored
+    #: re-dial policy (campaigns/services/redial.py): per-outcome delays, an escalating schedule
+    retry: str | None = None  # "no_answer=2h,busy=15m"
+    retry_schedule: str | None = None  # "30m,2h,1d"
+    redial_voicemail: bool = True
+    #: days without calls, in the contact's zone: dates, a file of dates, holiday countries
+    skip_dates: str | None = None  # "2026-12-25,2027-01-01"
+    skip_dates_file: Path | None = None
+    holidays: str | None = None  # "IN", "IN,US" or "auto"
 
     def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
         shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -154,19 +163,6 @@ def _webhook(url: str | None, secret: str | None) -> tuple[str | None, str | Non
     return url.strip(), fingerprint(secret)
 
 
-def _retry_delay(value: str, minimum: timedelta) -> timedelta:
-    try:
-        delay = parse_duration(value)
-    except ValueError as exc:
-        raise UserError(f"--retry-delay: {exc}") from None
-    if delay < minimum:
-        raise UserError(
-            f"--retry-delay: at least {int(minimum.total_seconds())} s, not {value!r} "
-            "(re-dialling a person sooner is refused by carriers and dialers such as VICIdial)"
-        )
-    return delay
-
-
 def check_campaign(
     spec: CampaignSpec, *, min_retry_delay: timedelta = MIN_RETRY_DELAY
 ) -> NewCampaign:
@@ -187,7 +183,9 @@ def check_campaign(
         day_set = parse_days(spec.days)
     except ValueError as exc:
         raise UserError(f"--days: {exc}") from None
-    delay = _retry_delay(spec.retry_delay, min_retry_delay)
+    delay = check_delay(spec.retry_delay, "--retry-delay", min_retry_delay)
+    redial = check_redial(spec.retry, spec.retry_schedule, spec.redial_voicemail, min_retry_delay)
+    blackout = check_blackout(spec.skip_dates, spec.skip_dates_file, spec.holidays)
     if spec.max_attempts < 1:
         raise UserError(f"--max-attempts: must be at least 1, not {spec.max_attempts}")
     if spec.provider not in PROVIDER_NAMES:
@@ -225,6 +223,11 @@ def check_campaign(
         end_at=ends,
         max_attempts=spec.max_attempts,
         retry_delay_s=int(delay.total_seconds()),
+        retry_delays=redial.retry_delays,
+        retry_schedule=redial.retry_schedule,
+        redial_voicemail=redial.redial_voicemail,
+        skip_dates=blackout.skip_dates,
+        holidays=blackout.holidays,
         outbound_number=caller_id,
         voice=voice,
         provider=spec.provider,

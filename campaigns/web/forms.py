@@ -34,6 +34,12 @@ SPEC_FIELDS = (
     "provider",
     "webhook_url",
     "webhook_secret",  # only its fingerprint is stored (campaigns/services/create.py)
+    # re-dial policy and days without calls (campaigns/services/redial.py)
+    "retry",
+    "retry_schedule",
+    "redial_voicemail",
+    "skip_dates",
+    "holidays",
 )
 IMPORT_FIELDS = ("phone_column", "name_column", "region")
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -63,6 +69,8 @@ def parse_create_form(fields: Mapping[str, str], *, dnc_file: Path | None = None
                 f"max_attempts: {given['max_attempts']!r} is not a whole number"
             ) from None
     spec_args["draft"] = given.get("draft", "").lower() in TRUE
+    if "redial_voicemail" in given:
+        spec_args["redial_voicemail"] = given["redial_voicemail"].lower() in TRUE
     from campaigns.importer.importer import ImportOptions  # loads pandas
 
     options = ImportOptions(
