@@ -83,6 +83,8 @@ class CampaignRecord:
     import_stats: dict[str, int]
     webhook_url: str | None = None
     webhook_secret_fp: str | None = None  # a fingerprint only: the secret is never stored
+    max_callbacks: int = 2
+    callback_keys: list[str] | None = None  # None: campaigns.callbacks.DEFAULT_KEYS
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:
