@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from campaigns.callbacks import parse_callback, plan_callback
 from campaigns.calling import CallingPolicy
 from campaigns.dialing import Decider, OutcomeRules
+from campaigns.errors import UserError
+from campaigns.services.create import CampaignSpec, check_campaign
+from scheduler.sandbox.sim import derive_facts
+from storage.campaigns_repo import CampaignRecord
 from storage.claims import Candidate
+from storage.outcomes import ContactMove
 from storage.states import ContactState, Outcome
 from tests.factories import campaign_record as campaign
 
@@ -173,21 +178,28 @@ def test_past_cap_and_end_are_ignored_with_a_note() -> None:
     assert moved_past_end is not None and moved_past_end.at is None
 
 
-def test_an_answered_call_asking_for_a_callback_is_redialled_then() -> None:
-    camp = campaign(max_attempts=1, window_start="09:00", window_end="20:00", days="all")
-    move = OutcomeRules().after_outcome(
+def _after(
+    camp: CampaignRecord,
+    entity: dict[str, str] | None,
+    *,
+    outcome: Outcome = Outcome.ANSWERED,
+    attempts: int = 1,
+    callbacks: int = 0,
+) -> ContactMove:
+    return OutcomeRules().after_outcome(
         camp,
-        outcome=Outcome.ANSWERED,
-        entity={"call_back_at": "tomorrow 5pm"},
-        attempts=1,
+        outcome=outcome,
+        entity=entity,
+        attempts=attempts,
         now=END,
+        callbacks=callbacks,
         timezones="Asia/Kolkata",
         ended_at=END,
     )
-    assert move.state is ContactState.RETRY_WAIT
-    assert move.next_attempt_at == move.callback_at == datetime(2026, 12, 2, 17, tzinfo=KOLKATA)
-    # the callback's call does not use up the single attempt
-    cand = Candidate(
+
+
+def _candidate(camp: CampaignRecord, *, attempts: int, callbacks: int) -> Candidate:
+    return Candidate(
         contact_id=1,
         campaign_id=camp.id,
         state="retry_wait",
@@ -195,21 +207,58 @@ def test_an_answered_call_asking_for_a_callback_is_redialled_then() -> None:
         name=None,
         attributes={},
         timezones="Asia/Kolkata",
-        attempts=1,
-        next_attempt_at=move.next_attempt_at,
+        attempts=attempts,
+        next_attempt_at=None,
         suppressed=False,
         recent_calls=(),
-        callbacks=1,
+        callbacks=callbacks,
     )
-    assert Decider(None)(camp, cand, move.callback_at).action == "dial"  # type: ignore[arg-type]
+
+
+def test_an_answered_call_asking_for_a_callback_is_redialled_then() -> None:
+    camp = campaign(max_attempts=1, window_start="09:00", window_end="20:00", days="all")
+    move = _after(camp, {"call_back_at": "tomorrow 5pm"})
+    assert move.state is ContactState.RETRY_WAIT
+    assert move.next_attempt_at == move.callback_at == datetime(2026, 12, 2, 17, tzinfo=KOLKATA)
+    # the callback's call does not use up the single attempt; an ordinary re-dial would
+    at = datetime(2026, 12, 2, 17, tzinfo=KOLKATA)
+    assert Decider(None)(camp, _candidate(camp, attempts=1, callbacks=1), at).action == "dial"
+    assert Decider(None)(camp, _candidate(camp, attempts=1, callbacks=0), at).action == "close"
     # a callback that was ignored leaves the usual rule and a note
-    ignored = OutcomeRules().after_outcome(
-        camp,
-        outcome=Outcome.ANSWERED,
-        entity={"callback_at": "today 9am"},
-        attempts=1,
-        now=END,
-        timezones="Asia/Kolkata",
-        ended_at=END,
-    )
+    ignored = _after(camp, {"callback_at": "today 9am"})
     assert ignored.state is ContactState.DONE and "already past" in (ignored.callback_note or "")
+
+
+def test_a_missed_callback_is_redialled_under_the_usual_attempt_budget() -> None:
+    two = campaign(max_attempts=2, window_start="09:00", window_end="20:00", days="all")
+    again = _after(two, None, outcome=Outcome.NO_ANSWER, attempts=2, callbacks=1)
+    assert again.state is ContactState.RETRY_WAIT and again.callback_at is None
+    one = campaign(max_attempts=1, window_start="09:00", window_end="20:00", days="all")
+    spent = _after(one, None, outcome=Outcome.NO_ANSWER, attempts=2, callbacks=1)
+    assert spent.state is ContactState.EXHAUSTED
+
+
+def test_create_checks_the_callback_options() -> None:
+    base = {"name": "x", "agent_id": "a"}
+    row = check_campaign(CampaignSpec(**base, max_callbacks=0, callback_keys="cb, when "))
+    assert (row.max_callbacks, row.callback_keys) == (0, ["cb", "when"])
+    assert check_campaign(CampaignSpec(**base)).callback_keys is None  # the default keys
+    with pytest.raises(UserError, match=r"--max-callbacks: 0 .* not -1"):
+        check_campaign(CampaignSpec(**base, max_callbacks=-1))
+    with pytest.raises(UserError, match="--callback-keys: give comma-separated entity keys"):
+        check_campaign(CampaignSpec(**base, callback_keys=" , "))
+
+
+def test_sandbox_hook_asks_for_a_callback_after_the_calls_end() -> None:
+    created = datetime(2026, 12, 1, 10, tzinfo=UTC).timestamp()
+    entity, _, _ = derive_facts(
+        "Asha", "agent", {"sandbox_callback_in": "90s"}, created, created + 5
+    )
+    assert entity["callback_at"] == "2026-12-01T10:01:35.000Z"
+    assert parse_callback(entity["callback_at"], zone=KOLKATA, ended_at=END) == datetime(
+        2026, 12, 1, 10, 1, 35, tzinfo=UTC
+    )
+    minutes, _, _ = derive_facts("Asha", "agent", {"sandbox_callback_in": "2m"}, created, created)
+    assert minutes["callback_at"] == "2026-12-01T10:02:00.000Z"
+    not_a_duration, _, _ = derive_facts("Asha", "agent", {"sandbox_callback_in": "soon"}, created)
+    assert "callback_at" not in not_a_duration

@@ -108,7 +108,8 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
     both. Attempts per contact count contacts called at least once. The time to finish is the
     time to dial the contacts still to dial (pending, retry_wait, dialing) at the rate of calls
-    placed in the last 10 minutes; unknown when nothing was placed in that time.
+    placed in the last 10 minutes; unknown when nothing was placed in that time. Callbacks
+    the contacts asked for on a call are counted, with the next one, when any is waiting.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:
