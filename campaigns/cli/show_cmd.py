@@ -86,9 +86,9 @@ def render(stats: CampaignStats, console: Console) -> None:
     console.print(
         f"window {st['window']} on {st['days']} (contact's local time"
         + (f", zone override {st['timezone']}" if st["timezone"] else "")
-        + f") · max {plural(st['max_attempts'], 'attempt')}"
-        + f" (+ {plural(st['max_callbacks'], 'callback')}) · retry after "
+        + f") · max {plural(st['max_attempts'], 'attempt')} · retry after "
         + _duration(st["retry_delay_s"])
+        + f" · up to {plural(st['max_callbacks'], 'callback')} asked for"
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
     )
