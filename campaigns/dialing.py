@@ -8,7 +8,8 @@
 * :func:`cancelled_by_campaign` -- "the campaign was stopped or cancelled: the contact is
   cancelled instead of re-dialled", for outcomes and for calls found never placed alike;
 * :func:`opted_out` and :func:`is_truthy` -- an opt-out heard on a call (entities);
-* :class:`OutcomeRules` -- all of the above for ``storage.outcomes.apply_outcomes``;
+* :class:`OutcomeRules` -- all of the above for ``storage.outcomes.apply_outcomes``, and a
+  callback the contact asked for (:mod:`campaigns.callbacks`) before the re-dial rule;
 * :class:`PolicyCache` -- the ONE cache of calling policies, keyed by (campaign id,
   ``updated_at``), shared by the dispatcher and the poller of a daemon.
 
@@ -19,10 +20,12 @@ through the callables and protocols it defines (``Decide``, ``OutcomeRule``, ``C
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.blackout import country_of
+from campaigns.callbacks import plan_callback
 from campaigns.calling import CallingPolicy
 from campaigns.wording import plural
 from storage.campaigns_repo import CampaignRecord
@@ -70,7 +73,7 @@ class Decider:
         pol = self.policies.get(camp)
         if cand.suppressed:
             return Decision.close(ContactState.SUPPRESSED, "on the do-not-call list")
-        if pol.cap_reached(cand.attempts):
+        if pol.cap_reached(cand.attempts - cand.callbacks):  # callbacks have their own cap
             return Decision.close(ContactState.EXHAUSTED, "attempt cap reached")
         if pol.end_at is not None and now >= pol.end_at:
             return Decision.close(ContactState.EXPIRED, "the campaign ended before this call")
@@ -170,8 +173,12 @@ class OutcomeRules:
         entity: Mapping[str, Any] | None,
         attempts: int,
         now: datetime,
+        callbacks: int = 0,
+        timezones: str | None = None,
+        ended_at: datetime | None = None,
     ) -> ContactMove:
-        """The contact's move after ``outcome`` of its ``attempts``-th call."""
+        """The contact's move after ``outcome`` of its ``attempts``-th call; ``callbacks``
+        of those calls were callbacks (they do not count against ``max_attempts``)."""
         opt_key = opted_out(entity, campaign.opt_out_entities or ())
         if opt_key is not None:
             return ContactMove(
@@ -181,4 +188,27 @@ class OutcomeRules:
             policy = self.policies.get(campaign)
         except ValueError as exc:  # a campaign setting we cannot read: do not re-dial
             return ContactMove(state=ContactState.EXHAUSTED, reason=f"not re-dialled: {exc}")
-        return next_contact_state(outcome, attempts, policy, campaign.status, now)
+        plan = plan_callback(
+            policy,
+            entity=entity,
+            keys=campaign.callback_keys,
+            max_callbacks=campaign.max_callbacks,
+            callbacks=callbacks,
+            timezones=timezones,
+            ended_at=ended_at or now,
+            now=now,
+        )
+        if plan is not None and plan.at is not None:  # the contact asked: call back then
+            cancelled = cancelled_by_campaign(campaign.status)
+            if cancelled is None:
+                return ContactMove(
+                    state=ContactState.RETRY_WAIT,
+                    next_attempt_at=plan.at,
+                    reason="callback asked for on the call",
+                    callback_at=plan.at,
+                    callback_note=plan.note,
+                )
+        move = next_contact_state(outcome, attempts - callbacks, policy, campaign.status, now)
+        if plan is not None and plan.note:
+            return replace(move, callback_note=plan.note)
+        return move

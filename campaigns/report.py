@@ -2,8 +2,11 @@
 
 One row per contact in import order: the original columns under their original headers (the
 phone column shows the cell as written), then ``phone_e164, state, outcome, reason, attempts,
-last_call_id, last_call_at, duration_s, summary`` and one ``entity.<key>`` column for every key
-the agent extracted on any call of the campaign. With ``attempts=True``, one row per attempt
+last_call_id, last_call_at, duration_s, summary, callback_at, callback_note`` and one
+``entity.<key>`` column for every key the agent extracted on any call of the campaign.
+``callback_at`` is the callback the (last) call's outcome scheduled, in UTC;
+``callback_note`` says why a callback asked for was ignored (already past, cap, campaign end)
+or that it was moved into the calling window (``campaigns.callbacks``). With ``attempts=True``, one row per attempt
 instead. Contacts that were never called (invalid, suppressed, expired, cancelled) are present
 with their reason.
 
@@ -64,6 +67,8 @@ CONTACT_COLUMNS = (
     "last_call_at",
     "duration_s",
     "summary",
+    "callback_at",
+    "callback_note",
 )
 #: The columns that follow the original ones in the attempts report.
 ATTEMPT_COLUMNS = (
@@ -79,6 +84,8 @@ ATTEMPT_COLUMNS = (
     "error",
     "duration_s",
     "summary",
+    "callback_at",
+    "callback_note",
 )
 __all__ = [
     "ReportOptions",

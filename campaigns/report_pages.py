@@ -109,6 +109,8 @@ def contact_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
             _iso(at),
             _seconds(dur),
             "" if summary is None else text_cell(summary),
+            _iso(callback_at),
+            "" if note is None else text_cell(note),
             *_entity_cells(ekeys, entity),
         ]
         for (
@@ -125,6 +127,8 @@ def contact_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
             dur,
             summary,
             entity,
+            callback_at,
+            note,
         ) in page
     ]
 
@@ -146,6 +150,8 @@ def attempt_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
             "" if error is None else text_cell(error),
             _seconds(dur),
             "" if summary is None else text_cell(summary),
+            _iso(callback_at),
+            "" if note is None else text_cell(note),
             *_entity_cells(ekeys, entity),
         ]
         for (
@@ -165,5 +171,7 @@ def attempt_cells(page: Page, keys: list[str | None], ekeys: list[str]) -> list[
             dur,
             summary,
             entity,
+            callback_at,
+            note,
         ) in page
     ]

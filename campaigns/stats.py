@@ -19,6 +19,8 @@ Definitions (also in ``campaign show --help``):
 * ``placed_last_10min`` and ``eta_s``: calls accepted in the last 10 minutes, and the time to
   dial the contacts still waiting (pending, retry_wait, dialing) at that rate; 0 when none is
   waiting, ``None`` when some are waiting but nothing was placed in the last 10 minutes.
+* ``callbacks_scheduled`` and ``next_callback_at``: contacts waiting for a callback they asked
+  for on a call (``campaigns.callbacks``), and the soonest of those.
 * ``outbox`` (campaigns with a webhook only): events waiting to be delivered, delivered, and
   dead (given up after the retries), with the newest dead event's id and error.
 """
@@ -70,6 +72,8 @@ class CampaignStats:
     as_of: datetime
     webhook_url: str | None = None  # as shown: no query string (it may hold a token)
     outbox: OutboxCounts | None = None  # events out, for a campaign with a webhook
+    callbacks_scheduled: int = 0
+    next_callback_at: datetime | None = None
 
     @property
     def finished(self) -> int:
@@ -82,6 +86,7 @@ class CampaignStats:
         d = asdict(self)
         d["created_at"] = _iso(self.created_at)
         d["as_of"] = _iso(self.as_of)
+        d["next_callback_at"] = _iso(self.next_callback_at)
         d["finished"] = self.finished
         d["attempts_histogram"] = {str(k): v for k, v in self.attempts_histogram.items()}
         if self.outbox is not None:
@@ -107,6 +112,7 @@ def campaign_settings(c: CampaignRecord) -> dict[str, Any]:
         "max_attempts": c.max_attempts,
         "retry_delay_s": c.retry_delay_s,
         "retry_delays_s": dict(c.retry_delays or {}),
+        "max_callbacks": c.max_callbacks,
         "redial_voicemail": c.redial_voicemail,
         "retry_schedule_s": list(c.retry_schedule or []),
         "skip_dates": list(c.skip_dates or []),
@@ -178,4 +184,6 @@ def campaign_stats(
         as_of=now,
         webhook_url=display_url(c.webhook_url) if c.webhook_url else None,
         outbox=outbox_counts(engine, campaign_id) if c.webhook_url else None,
+        callbacks_scheduled=agg.callbacks_scheduled,
+        next_callback_at=agg.next_callback_at,
     )

@@ -86,6 +86,8 @@ class CampaignRecord:
     retry_schedule: list[int] | None = None  # seconds; see storage.models.Campaign
     skip_dates: list[str] | None = None  # ISO dates
     holidays: str | None = None  # "IN,US" or "auto"
+    max_callbacks: int = 2
+    callback_keys: list[str] | None = None  # None: campaigns.callbacks.DEFAULT_KEYS
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:

@@ -64,6 +64,7 @@ class Candidate:
     next_attempt_at: datetime | None
     suppressed: bool
     recent_calls: tuple[datetime, ...]  # placed calls to this number in the last 24 h, any campaign
+    callbacks: int = 0  # callbacks scheduled so far: their calls do not count against the cap
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +158,7 @@ def _due_statements(pg: bool) -> tuple[Any, Any]:
         Contact.timezones,
         Contact.attempts,
         Contact.next_attempt_at,
+        Contact.callbacks,
     )
     dialable = [ContactState.PENDING.value, ContactState.RETRY_WAIT.value]
     timed = (
@@ -303,6 +305,7 @@ def _claim_campaign(
             next_attempt_at=r.next_attempt_at,
             suppressed=r.phone_e164 in suppressed,
             recent_calls=tuple(sorted(recent.get(r.phone_e164, ()))),
+            callbacks=r.callbacks,
         )
         if not cand.phone_e164:
             decision = Decision.close(ContactState.INVALID, "no valid phone number")

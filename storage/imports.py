@@ -85,6 +85,8 @@ class NewCampaign:
     source_file: str | None = None
     webhook_url: str | None = None
     webhook_secret_fp: str | None = None  # "sha256:" + 12 hex; never the secret itself
+    max_callbacks: int | None = None  # the column default: 2
+    callback_keys: list[str] | None = None  # None: the default keys
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -127,6 +127,10 @@ class Campaign(Base):
     # that signs them ("sha256:" + 12 hex); the secret itself is never stored
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret_fp: Mapped[str | None] = mapped_column(String(40))
+    # callbacks the contact asks for (campaigns/callbacks.py): at most this many per contact,
+    # read from these entity keys (NULL: the default keys)
+    max_callbacks: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    callback_keys: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Contact(Base):
@@ -159,6 +163,9 @@ class Contact(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # callbacks scheduled so far, and the one waiting (NULL once the next outcome arrives)
+    callbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 _live = ", ".join(f"'{s.value}'" for s in sorted(ATTEMPT_LIVE))
@@ -212,6 +219,9 @@ class Attempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     details_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the callback this call's outcome scheduled, or why the one asked for was ignored
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_note: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxEvent(Base):

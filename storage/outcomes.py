@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table, Text, bindparam, func, select, update
@@ -52,6 +52,8 @@ class ContactMove:
     next_attempt_at: datetime | None = None
     reason: str | None = None
     opted_out: str | None = None
+    callback_at: datetime | None = None  # a callback the contact asked for, scheduled then
+    callback_note: str | None = None  # why a callback asked for was ignored (or moved)
 
 
 class OutcomeRule(Protocol):
@@ -65,6 +67,9 @@ class OutcomeRule(Protocol):
         entity: Mapping[str, Any] | None,
         attempts: int,
         now: datetime,
+        callbacks: int = 0,
+        timezones: str | None = None,
+        ended_at: datetime | None = None,
     ) -> ContactMove: ...
 
 
@@ -159,7 +164,9 @@ _FINISH_ATTEMPT = (
     )
 )
 _LOAD_CAMPAIGN = select(_CAMPAIGNS).where(_CAMPAIGNS.c.id == bindparam("camp"))
-_CONTACT_ATTEMPTS = select(_CONTACTS.c.attempts).where(_CONTACTS.c.id == bindparam("cid"))
+_CONTACT_FACTS = select(_CONTACTS.c.attempts, _CONTACTS.c.callbacks, _CONTACTS.c.timezones).where(
+    _CONTACTS.c.id == bindparam("cid")
+)
 _MOVE_CONTACT = (
     update(_CONTACTS)
     .where(
@@ -172,8 +179,26 @@ _MOVE_CONTACT = (
         next_attempt_at=bindparam("next_at", type_=_CONTACTS.c.next_attempt_at.type),
         reason=bindparam("reason", type_=Text()),
         updated_at=bindparam("now", type_=_CONTACTS.c.updated_at.type),
+        callback_at=bindparam("callback_at", type_=_CONTACTS.c.callback_at.type),
+        callbacks=_CONTACTS.c.callbacks + bindparam("callback_inc"),
     )
 )
+_NOTE_CALLBACK = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("aid"))
+    .values(
+        callback_at=bindparam("callback_at", type_=_ATTEMPTS.c.callback_at.type),
+        callback_note=bindparam("callback_note", type_=Text()),
+    )
+)
+
+
+def _ended_at(result: CallResult, now: datetime) -> datetime:
+    """When the call ended (a callback "in 2 hours" counts from there): its start plus its
+    duration when both are known, else now."""
+    if result.call_started_at is not None and result.duration_ms is not None:
+        return min(now, result.call_started_at + timedelta(milliseconds=result.duration_ms))
+    return now
 
 
 def _campaign(conn: Connection, campaign_id: int) -> CampaignRecord | None:
@@ -214,8 +239,8 @@ def _apply(
     if campaign_id not in campaigns:
         campaigns[campaign_id] = _campaign(conn, campaign_id)
     campaign = campaigns[campaign_id]
-    attempts = conn.execute(_CONTACT_ATTEMPTS, {"cid": contact_id}).scalar_one_or_none()
-    if campaign is None or attempts is None:  # deleted meanwhile: the attempt is enough
+    facts = conn.execute(_CONTACT_FACTS, {"cid": contact_id}).first()
+    if campaign is None or facts is None:  # deleted meanwhile: the attempt is enough
         return Applied(
             attempt_id=attempt_id,
             contact_id=contact_id,
@@ -225,7 +250,14 @@ def _apply(
             opted_out=False,
         )
     move = rules.after_outcome(
-        campaign, outcome=result.outcome, entity=result.entity, attempts=attempts, now=now
+        campaign,
+        outcome=result.outcome,
+        entity=result.entity,
+        attempts=facts.attempts,
+        now=now,
+        callbacks=facts.callbacks,
+        timezones=facts.timezones,
+        ended_at=_ended_at(result, now),
     )
     if move.opted_out is not None:
         suppressions.add(
@@ -247,8 +279,19 @@ def _apply(
             "next_at": move.next_attempt_at,
             "reason": move.reason,
             "now": now,
+            "callback_at": move.callback_at,
+            "callback_inc": 1 if move.callback_at is not None else 0,
         },
     ).rowcount
+    if moved and (move.callback_at is not None or move.callback_note):
+        conn.execute(
+            _NOTE_CALLBACK,
+            {
+                "aid": attempt_id,
+                "callback_at": move.callback_at,
+                "callback_note": move.callback_note,
+            },
+        )
     if moved and campaign.webhook_url:  # events out, in this same transaction
         if move.state in CONTACT_TERMINAL:
             outbox.contacts_finished(conn, campaign_id, [contact_id], now=now, checked=True)

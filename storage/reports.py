@@ -131,7 +131,8 @@ def contact_pages(
 ) -> Iterator[Page]:
     """Pages of contacts in row_number order, each with its last placed call; only row
     numbers in ``span``. Row: ``row_number, raw_phone, attributes, phone_e164, state,
-    outcome, reason, attempts, call_id, last_call_at, duration_s, summary, entity``."""
+    outcome, reason, attempts, call_id, last_call_at, duration_s, summary, entity,
+    callback_at, callback_note``."""
     last_call = (
         select(Attempt.id)
         .where(Attempt.contact_id == Contact.id, Attempt.call_id.is_not(None))
@@ -155,6 +156,8 @@ def contact_pages(
             Attempt.duration_s,
             Attempt.summary,
             raw(Attempt.entity),
+            raw(Attempt.callback_at),
+            Attempt.callback_note,
         )
         .select_from(Contact)
         .outerjoin(Attempt, Attempt.id == last_call)
@@ -191,7 +194,7 @@ def attempt_pages(
     range's upper row_number is found on the index first, so that each page's sort is small.
     Row: ``row_number, raw_phone, attributes, phone_e164, attempt_no, state, call_id,
     created_at, accepted_at, finished_at, call_status, outcome, error, duration_s, summary,
-    entity``."""
+    entity, callback_at, callback_note``."""
     stmt: Select[Any] = (
         select(
             Contact.row_number,
@@ -210,6 +213,8 @@ def attempt_pages(
             Attempt.duration_s,
             Attempt.summary,
             raw(Attempt.entity),
+            raw(Attempt.callback_at),
+            Attempt.callback_note,
         )
         .select_from(Contact)
         .join(Attempt, Attempt.contact_id == Contact.id)

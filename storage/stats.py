@@ -16,7 +16,7 @@ from storage.campaigns_repo import CampaignRecord
 from storage.engine import reading
 from storage.errors import NotFound
 from storage.models import Attempt, Campaign, Contact
-from storage.states import Outcome
+from storage.states import ContactState, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +30,8 @@ class CampaignAggregates:
     avg_answered_duration_s: float | None
     attempts_histogram: dict[int, int]  # contacts per number of attempts (> 0)
     placed_since: int  # calls accepted at or after ``since``
+    callbacks_scheduled: int = 0  # contacts waiting for a callback they asked for
+    next_callback_at: datetime | None = None  # the soonest of those callbacks
 
 
 def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) -> CampaignAggregates:
@@ -65,6 +67,13 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
         recent = conn.execute(
             select(func.count()).where(placed, Attempt.accepted_at >= since)
         ).scalar_one()
+        callbacks, next_callback = conn.execute(
+            select(func.count(), func.min(Contact.callback_at)).where(
+                of_campaign,
+                Contact.state == ContactState.RETRY_WAIT.value,
+                Contact.callback_at.is_not(None),
+            )
+        ).one()
     return CampaignAggregates(
         campaign=CampaignRecord.from_row(row),
         by_state={str(s): int(n) for s, n in by_state},
@@ -73,4 +82,6 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
         avg_answered_duration_s=float(avg_dur) if avg_dur is not None else None,
         attempts_histogram={int(k): int(n) for k, n in histogram},
         placed_since=int(recent),
+        callbacks_scheduled=int(callbacks),
+        next_callback_at=next_callback,
     )

@@ -119,6 +119,7 @@ class _FailOnSecond:
         entity: Mapping[str, Any] | None,
         attempts: int,
         now: datetime,
+        **_: Any,
     ) -> ContactMove:
         self.calls += 1
         if self.calls == 2:

@@ -35,6 +35,8 @@ FIXED = [
     "last_call_at",
     "duration_s",
     "summary",
+    "callback_at",
+    "callback_note",
 ]
 
 

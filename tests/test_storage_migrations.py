@@ -272,15 +272,19 @@ def _insert_old_row(conn: Connection, table: str, **values: Any) -> int:
     return int(conn.execute(insert(tbl).values(**row).returning(tbl.c.id)).scalar_one())
 
 
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
 def test_upgrade_from_0001_keeps_rows_and_makes_call_ids_unique_per_provider(
     empty_url: str,
 ) -> None:
     engine = make_engine(empty_url)
     try:
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0001")
+        _upgrade_to(engine, "0001")
         with engine.begin() as conn:
             camp = _insert_old_row(conn, "campaigns", name="old one", status="running")
             contacts = [
@@ -336,6 +340,28 @@ def test_upgrade_from_0001_keeps_rows_and_makes_call_ids_unique_per_provider(
             )
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_0004_gives_old_rows_the_callback_defaults(empty_url: str) -> None:
+    """0006 adds callbacks: an old campaign gets the default cap (2) and keys (NULL), an old
+    contact no callback yet."""
+    engine = make_engine(empty_url)
+    try:
+        _upgrade_to(engine, "0004")
+        with engine.begin() as conn:
+            camp = _insert_old_row(conn, "campaigns", name="old one", status="running")
+            _insert_old_row(conn, "contacts", campaign_id=camp, row_number=1, phone_e164="+91")
+        upgrade(engine)
+        assert _diff(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(
+                text("SELECT max_callbacks, callback_keys FROM campaigns")
+            ).all() == [(2, None)]
+            assert conn.execute(text("SELECT callbacks, callback_at FROM contacts")).all() == [
+                (0, None)
+            ]
     finally:
         engine.dispose()
 

@@ -144,6 +144,20 @@ def _min_retry_delay() -> timedelta:
     "contact's own country.",
 )
 @click.option(
+    "--max-callbacks",
+    default=2,
+    show_default=True,
+    type=int,
+    help='Callbacks a contact may ask for on a call ("call me back at 5pm"), re-dialled '
+    "then in their zone, moved into the window; not counted in --max-attempts. 0: none.",
+)
+@click.option(
+    "--callback-keys",
+    metavar="KEY,KEY",
+    help="Entity keys that carry a callback time (default: callback_at,call_back_at,"
+    "callback_time).",
+)
+@click.option(
     "--start-at",
     metavar="ISO",
     help="Do not call before this instant (ISO 8601; without an offset: in --timezone, else UTC).",
@@ -222,6 +236,8 @@ def create(
     skip_dates: str | None,
     skip_dates_file: Path | None,
     holidays: str | None,
+    max_callbacks: int,
+    callback_keys: str | None,
     start_at: str | None,
     end_at: str | None,
     caller_id: str | None,
@@ -251,6 +267,8 @@ def create(
         timezone=timezone,
         max_attempts=max_attempts,
         retry_delay=retry_delay,
+        max_callbacks=max_callbacks,
+        callback_keys=callback_keys,
         start_at=start_at,
         end_at=end_at,
         caller_id=caller_id,

@@ -128,7 +128,8 @@ def _make_command() -> click.Command:
 
         Prints "sandbox listening on http://HOST:PORT" when ready. GET /sandbox/calls and
         /sandbox/stats report what it saw. Test hooks in a call's metadata: sandbox_outcome,
-        sandbox_opt_out, sandbox_call_seconds, sandbox_entity_<key> (see scheduler.sandbox.sim).
+        sandbox_opt_out, sandbox_call_seconds, sandbox_entity_<key>, sandbox_callback_in (see
+        scheduler.sandbox.sim).
         """
         from scheduler.sandbox.server import serve
 

@@ -29,6 +29,17 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
 
 
+def _callbacks_line(stats: CampaignStats) -> str:
+    """The line of `show` that counts callbacks, e.g. "2 callbacks asked for by contacts ·
+    next 2026-12-01 11:30Z (in 1h05m)"."""
+    line = plural(stats.callbacks_scheduled, "callback") + " asked for by contacts"
+    at = stats.next_callback_at
+    if at is not None:
+        wait = max(0.0, (at - stats.as_of).total_seconds())
+        line += f" · next {at:%Y-%m-%d %H:%M}Z (in {_duration(wait)})"
+    return line
+
+
 def render(stats: CampaignStats, console: Console) -> None:
     """The human form of :class:`CampaignStats`."""
     status = stats.status + (f" ({stats.status_reason})" if stats.status_reason else "")
@@ -64,6 +75,8 @@ def render(stats: CampaignStats, console: Console) -> None:
         f"placed in the last 10 min: {stats.placed_last_10min} · still to dial: {stats.waiting} · "
         f"time to finish at this rate: {eta}"
     )
+    if stats.callbacks_scheduled:
+        console.print(_callbacks_line(stats), markup=False)
     if stats.outbox is not None:
         box = stats.outbox
         line = (
@@ -79,6 +92,7 @@ def render(stats: CampaignStats, console: Console) -> None:
         + (f", zone override {st['timezone']}" if st["timezone"] else "")
         + f") · max {plural(st['max_attempts'], 'attempt')} · retry after "
         + _duration(st["retry_delay_s"])
+        + f" · up to {plural(st['max_callbacks'], 'callback')} asked for"
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
     )
@@ -125,7 +139,8 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
     both. Attempts per contact count contacts called at least once. The time to finish is the
     time to dial the contacts still to dial (pending, retry_wait, dialing) at the rate of calls
-    placed in the last 10 minutes; unknown when nothing was placed in that time.
+    placed in the last 10 minutes; unknown when nothing was placed in that time. Callbacks
+    the contacts asked for on a call are counted, with the next one, when any is waiting.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from campaigns.callbacks import DEFAULT_KEYS, DEFAULT_MAX_CALLBACKS
 from campaigns.errors import UserError
 from campaigns.policy import (
     CallingPolicy,
@@ -43,6 +44,8 @@ from storage.states import CampaignStatus
 if TYPE_CHECKING:
     from campaigns.importer.importer import ImportOptions, ImportStats, Progress
 
+#: The most callbacks a contact may ask for (``--max-callbacks``).
+MAX_CALLBACKS = 20
 #: The shortest retry delay a campaign may have (VICIdial refuses less).
 MIN_RETRY_DELAY = timedelta(seconds=120)
 #: Longest values, as the columns of ``storage.models.Campaign`` hold them.
@@ -77,6 +80,8 @@ class CampaignSpec:
     skip_dates: str | None = None  # "2026-12-25,2027-01-01"
     skip_dates_file: Path | None = None
     holidays: str | None = None  # "IN", "IN,US" or "auto"
+    max_callbacks: int = DEFAULT_MAX_CALLBACKS  # callbacks the contact asks for, per contact
+    callback_keys: str | None = None  # comma-separated entity keys; None: DEFAULT_KEYS
 
     def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
         shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -197,6 +202,11 @@ def check_campaign(
             "give it in E.164 (e.g. --caller-id +16505551234)"
         )
     webhook_url, webhook_fp = _webhook(spec.webhook_url, spec.webhook_secret)
+    callback_keys = _callback_keys(spec.callback_keys)
+    if not 0 <= spec.max_callbacks <= MAX_CALLBACKS:
+        raise UserError(
+            f"--max-callbacks: 0 (never call back) to {MAX_CALLBACKS}, not {spec.max_callbacks}"
+        )
     zone = _zone(spec.timezone)
     begins = _instant(spec.start_at, "--start-at", zone)
     ends = _instant(spec.end_at, "--end-at", zone)
@@ -233,7 +243,22 @@ def check_campaign(
         provider=spec.provider,
         webhook_url=webhook_url,
         webhook_secret_fp=webhook_fp,
+        max_callbacks=spec.max_callbacks,
+        callback_keys=callback_keys,
     )
+
+
+def _callback_keys(value: str | None) -> list[str] | None:
+    """``--callback-keys a,b``: the entity keys that carry a callback time (None: defaults)."""
+    if value is None:
+        return None
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    if not keys or any(len(k) > 100 for k in keys):
+        raise UserError(
+            "--callback-keys: give comma-separated entity keys, e.g. "
+            f"--callback-keys {','.join(DEFAULT_KEYS)}"
+        )
+    return keys
 
 
 def create_from_csv(

@@ -27,6 +27,10 @@ alphanumeric characters in the name:
 * ``interested``: ``letters`` is even;
 * ``preferred_date``: the UTC date of ``created_at`` plus ``letters % 7 + 1`` days (ISO date);
 * every metadata key ``sandbox_entity_X`` adds ``X: value``;
+* ``sandbox_callback_in: "90s"`` (or ``"2m"``, ``"1h"``, a plain number of seconds) adds
+  ``callback_at``: the call's wall-clock end plus that long, ISO 8601 UTC (``...Z``), as an
+  agent would extract "call me back in an hour and a half"; every answered call of the number
+  asks again, so a campaign's callback cap shows;
 * ``sandbox_opt_out: "yes"`` adds ``opt_out: true``.
 
 The summary reads "NAME answered the call from agent AGENT. NAME is (not) interested; preferred
@@ -59,8 +63,24 @@ def slug(name: str) -> str:
     return ".".join(_ALNUM.findall(name.lower())) or "contact"
 
 
+_CALLBACK_IN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def callback_in(value: Any, ended: float) -> str | None:
+    """``sandbox_callback_in``'s callback time (ISO UTC), or None when it is not a duration."""
+    m = _CALLBACK_IN.fullmatch(str(value).lower())
+    if m is None:
+        return None
+    return iso_utc(ended + float(m.group(1)) * _UNIT_S[m.group(2)])
+
+
 def derive_facts(
-    name: str, agent_id: str, metadata: Mapping[str, Any], created: float
+    name: str,
+    agent_id: str,
+    metadata: Mapping[str, Any],
+    created: float,
+    ended: float | None = None,
 ) -> tuple[dict[str, Any], str, list[dict[str, str]]]:
     """Entity, summary and transcript of a completed call (see the module docstring)."""
     letters = sum(ch.isalnum() for ch in name)
@@ -75,6 +95,10 @@ def derive_facts(
     for key, value in metadata.items():
         if key.startswith("sandbox_entity_") and len(key) > len("sandbox_entity_"):
             entity[key[len("sandbox_entity_") :]] = value
+    if "sandbox_callback_in" in metadata:
+        at = callback_in(metadata["sandbox_callback_in"], created if ended is None else ended)
+        if at is not None:
+            entity["callback_at"] = at
     opt_out = str(metadata.get("sandbox_opt_out", "")).strip().lower() == "yes"
     if opt_out:
         entity["opt_out"] = True
@@ -154,7 +178,7 @@ class Call:
         self.transcript: list[dict[str, str]] = []
         if outcome == "completed":
             self.entity, self.summary, self.transcript = derive_facts(
-                name, agent_id, metadata, created
+                name, agent_id, metadata, created, self.end
             )
         elif outcome == "voicemail":
             self.summary = f"Left a voicemail for {name}."
