@@ -8,7 +8,7 @@ value; ``campaigns.stats`` turns them into the figures people read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
@@ -30,10 +30,16 @@ class CampaignAggregates:
     avg_answered_duration_s: float | None
     attempts_histogram: dict[int, int]  # contacts per number of attempts (> 0)
     placed_since: int  # calls accepted at or after ``since``
+    #: with none since: calls accepted in the ``span`` up to the last one (0: never placed)
+    placed_before_last: int = 0
 
 
-def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) -> CampaignAggregates:
-    """The counts of ``campaign_id``; ``placed_since`` counts calls accepted from ``since``.
+def campaign_aggregates(
+    engine: Engine, campaign_id: int, *, since: datetime, span: timedelta | None = None
+) -> CampaignAggregates:
+    """The counts of ``campaign_id``; ``placed_since`` counts calls accepted from ``since``,
+    and when there is none (and ``span`` is given), ``placed_before_last`` those accepted in
+    the ``span`` up to the last call (the rate it dialled at before its windows closed).
     Raises :class:`NotFound` when there is no such campaign."""
     with reading(engine).connect() as conn:
         row = conn.execute(select(Campaign).where(Campaign.id == campaign_id)).first()
@@ -65,6 +71,18 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
         recent = conn.execute(
             select(func.count()).where(placed, Attempt.accepted_at >= since)
         ).scalar_one()
+        before_last = 0
+        if not recent and span is not None:
+            last = conn.execute(
+                select(Attempt.accepted_at)
+                .where(placed)
+                .order_by(Attempt.accepted_at.desc())
+                .limit(1)
+            ).scalar()
+            if last is not None:
+                before_last = conn.execute(
+                    select(func.count()).where(placed, Attempt.accepted_at >= last - span)
+                ).scalar_one()
     return CampaignAggregates(
         campaign=CampaignRecord.from_row(row),
         by_state={str(s): int(n) for s, n in by_state},
@@ -73,4 +91,5 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
         avg_answered_duration_s=float(avg_dur) if avg_dur is not None else None,
         attempts_histogram={int(k): int(n) for k, n in histogram},
         placed_since=int(recent),
+        placed_before_last=int(before_last),
     )
