@@ -360,11 +360,14 @@ class Daemon:
             state = await dbexec.run(progress.progress, self.engine, with_counts=counts)
             if counts:
                 self._last_counts = loop.time()
-            if state.work_left and self.windows.due(loop.time(), idle=self._claimed_nothing):
-                await dbexec.run(self.windows.check, now)
         except Exception:
             log.exception("housekeeping failed", extra={"event": "housekeeping_error"})
             return
+        if state.work_left and self.windows.due(loop.time(), idle=self._claimed_nothing):
+            try:  # "next window opens ...": a note, never in the way of the work
+                await dbexec.run(self.windows.check, now)
+            except Exception:
+                log.exception("window check failed", extra={"event": "window_check_error"})
         if self.on_progress is not None and state.counts:
             self.on_progress(state, self.windows.notes)
         assert self.dispatcher is not None

@@ -61,7 +61,7 @@ class WindowWatch:
         for c in running:
             try:
                 look = outlook(self._engine, c.id, now=now)
-            except NotFound:  # deleted meanwhile
+            except (NotFound, ValueError):  # deleted meanwhile; a setting the policy refuses
                 continue
             text = look.next_window_text()
             if text is None:

@@ -12,7 +12,7 @@ from campaigns.stats import CampaignStats, campaign_stats
 from campaigns.wording import duration, plural
 
 #: What the ``none`` outcome row counts (contacts without a last outcome), in words.
-NO_OUTCOME_YET = "none yet (not called, or call still live)"
+NO_OUTCOME_YET = "not called, or call still live"
 
 
 def _duration(seconds: float | None) -> str:
@@ -102,11 +102,12 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
     both. Attempts per contact count contacts called at least once. The time to finish is the
     time to dial the contacts still to dial (pending, retry_wait, dialing) at the rate of calls
-    placed in the last 10 minutes, dialling only inside the calling windows (the wait for a
-    window to open counts); unknown when nothing was placed in that time. When every waiting
-    contact is outside its window, a line says when the next one opens, in that contact's
-    zone. The "none yet" outcome row counts contacts without an outcome: not called (yet, or
-    ever: invalid, suppressed), or with a call still live.
+    placed in the last 10 minutes (while every window is closed: in the last 10 minutes of
+    dialling), dialling only inside the calling windows, the wait for one to open included;
+    unknown when nothing was placed. When every waiting contact is outside its window, a line
+    says when the next one opens, in that contact's zone. The outcome row "not called, or call
+    still live" counts contacts without an outcome: not called (yet, or ever: invalid,
+    suppressed), or with a call still live.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:
