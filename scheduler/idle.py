@@ -9,17 +9,21 @@ the outlook service (:func:`campaigns.services.outlook.outlook`, the one the con
   13h56m)``; again only when that opening changes (a new wait, after some calls);
 * keeps the "next window opens ..." sentence per campaign for the progress line.
 
-The outlook groups the waiting contacts in the database, so the watch looks every few seconds
-while the dispatcher finds nothing to claim, and only once a minute while it is busy (and at once when it starts claiming again: a window opened).
+The outlook groups the waiting contacts in the database (a scan of a campaign's waiting
+contacts), so the watch runs every few seconds while the dispatcher finds nothing to claim and
+once a minute while it is busy (and at once when it starts claiming again: a window opened),
+and looks again at one campaign only after :data:`RELOOK` or at its next opening, whichever
+comes first; in between, the sentence is said again with the time left brought up to date.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-from campaigns.services.outlook import outlook
+from campaigns.services.outlook import Outlook, outlook
 from campaigns.wording import plural
 from storage import campaigns_repo
 from storage.engine import Engine
@@ -27,6 +31,8 @@ from storage.errors import NotFound
 from storage.states import CampaignStatus
 
 log = logging.getLogger("vaani.daemon")
+#: How long one campaign's outlook is reused (unless its next window opens sooner).
+RELOOK = timedelta(seconds=30)
 
 
 class WindowWatch:
@@ -41,6 +47,7 @@ class WindowWatch:
         self._last = -math.inf
         self._was_idle = False
         self._said: dict[int, datetime | None] = {}
+        self._looks: dict[int, tuple[datetime, Outlook]] = {}  # (look again at, outlook)
         self.notes: dict[int, str] = {}
 
     def due(self, monotonic: float, *, idle: bool) -> bool:
@@ -60,7 +67,7 @@ class WindowWatch:
         )
         for c in running:
             try:
-                look = outlook(self._engine, c.id, now=now)
+                look = self._outlook(c.id, now)
             except (NotFound, ValueError):  # deleted meanwhile; a setting the policy refuses
                 continue
             text = look.next_window_text()
@@ -86,5 +93,18 @@ class WindowWatch:
             )
         for cid in set(self._said) - set(notes):
             del self._said[cid]
+        ids = {c.id for c in running}
+        self._looks = {cid: v for cid, v in self._looks.items() if cid in ids}
         self.notes = notes
         return notes
+
+    def _outlook(self, campaign_id: int, now: datetime) -> Outlook:
+        cached = self._looks.get(campaign_id)
+        if cached is not None and now < cached[0]:
+            return replace(cached[1], as_of=now)  # the same wait, the time left from now
+        look = outlook(self._engine, campaign_id, now=now)
+        again = now + RELOOK
+        if look.next_window_at is not None:
+            again = min(again, look.next_window_at)
+        self._looks[campaign_id] = (again, look)
+        return look
