@@ -17,8 +17,17 @@ Definitions (also in ``campaign show --help``):
 * ``attempts``: mean attempts over contacts called at least once, and a histogram from 1 to the
   larger of the campaign's cap and the most attempts seen.
 * ``placed_last_10min`` and ``eta_s``: calls accepted in the last 10 minutes, and the time to
-  dial the contacts still waiting (pending, retry_wait, dialing) at that rate; 0 when none is
-  waiting, ``None`` when some are waiting but nothing was placed in the last 10 minutes.
+  dial the contacts still waiting (pending, retry_wait, dialing) at that rate, counting the
+  calling windows (the wait until a window opens, and dialling only while one is open; see
+  :meth:`campaigns.services.outlook.Outlook.dialling_eta`); 0 when none is waiting, ``None``
+  when some are waiting but nothing was placed in the last 10 minutes. While every waiting
+  contact is outside its window, the rate is that of the 10 minutes up to the last call
+  placed (``eta_from_last_dialling``), so that the estimate survives the night.
+* ``next_window_at``, ``next_window_zone`` and ``next_window``: when every waiting contact is
+  outside its calling window, the first opening, its zone, and the sentence people read
+  ("next window opens 10:00 Asia/Kolkata (in 13h56m)"); ``None`` otherwise.
+* ``progress`` (JSON only): the sums ``campaign list`` shows (waiting, in flight, done, not
+  called, closed), by the same definition, so the two never disagree.
 * ``callbacks_scheduled`` and ``next_callback_at``: contacts waiting for a callback they asked
   for on a call (``campaigns.callbacks``), and the soonest of those.
 * ``outbox`` (campaigns with a webhook only): events waiting to be delivered, delivered, and
@@ -31,6 +40,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from campaigns.services.lifecycle import Progress
+from campaigns.services.outlook import outlook
 from campaigns.webhooks import display_url
 from storage.campaigns_repo import CampaignRecord
 from storage.engine import Engine
@@ -74,6 +85,10 @@ class CampaignStats:
     outbox: OutboxCounts | None = None  # events out, for a campaign with a webhook
     callbacks_scheduled: int = 0
     next_callback_at: datetime | None = None
+    eta_from_last_dialling: bool = False  # eta_s at the rate dialled before windows closed
+    next_window_at: datetime | None = None  # set when every waiting contact is closed
+    next_window_zone: str | None = None
+    next_window: str | None = None
 
     @property
     def finished(self) -> int:
@@ -87,6 +102,9 @@ class CampaignStats:
         d["created_at"] = _iso(self.created_at)
         d["as_of"] = _iso(self.as_of)
         d["next_callback_at"] = _iso(self.next_callback_at)
+        d["next_window_at"] = _iso(self.next_window_at)
+        p = Progress(counts=self.counts)
+        d["progress"] = p.summary() | {"not_called": p.not_called, "closed": p.closed}
         d["finished"] = self.finished
         d["attempts_histogram"] = {str(k): v for k, v in self.attempts_histogram.items()}
         if self.outbox is not None:
@@ -130,7 +148,7 @@ def campaign_stats(
     message says where to find the ids) when there is no such campaign."""
     now = now or utcnow()
     try:
-        agg = campaign_aggregates(engine, campaign_id, since=now - RATE_WINDOW)
+        agg = campaign_aggregates(engine, campaign_id, since=now - RATE_WINDOW, span=RATE_WINDOW)
     except NotFound as exc:
         raise NotFound(f"{exc} (see `vaani-campaigns campaign list`)") from None
     c = agg.campaign
@@ -154,12 +172,15 @@ def campaign_stats(
     called = sum(histogram.values())
     top = max([c.max_attempts or 0, *histogram])
     waiting = sum(counts[s.value] for s in TO_DIAL)
-    if waiting == 0:
-        eta: float | None = 0.0
-    elif recent == 0:
-        eta = None
-    else:
-        eta = waiting * RATE_WINDOW.total_seconds() / recent
+    look = outlook(engine, campaign_id, now=now)
+    # calls a second; while every window is closed, the rate of the last 10 minutes of dialling
+    last_rate = look.all_closed and not recent and agg.placed_before_last > 0
+    rate = (agg.placed_before_last if last_rate else recent) / RATE_WINDOW.total_seconds()
+    eta = 0.0 if waiting == 0 else None
+    if waiting and rate:
+        eta = look.dialling_eta(rate)
+        if eta is not None:  # those being dialled now go on top
+            eta += counts[ContactState.DIALING.value] / rate
     return CampaignStats(
         id=c.id,
         name=c.name,
@@ -181,9 +202,13 @@ def campaign_stats(
         placed_last_10min=int(recent),
         waiting=waiting,
         eta_s=eta,
+        eta_from_last_dialling=bool(last_rate and eta is not None),
         as_of=now,
         webhook_url=display_url(c.webhook_url) if c.webhook_url else None,
         outbox=outbox_counts(engine, campaign_id) if c.webhook_url else None,
         callbacks_scheduled=agg.callbacks_scheduled,
         next_callback_at=agg.next_callback_at,
+        next_window_at=look.next_window_at if look.all_closed else None,
+        next_window_zone=look.next_window_zone if look.all_closed else None,
+        next_window=look.next_window_text(),
     )

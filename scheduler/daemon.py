@@ -39,7 +39,7 @@ import logging
 import math
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,6 +49,7 @@ from campaigns.dialing import PolicyCache
 from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
+from scheduler.idle import WindowWatch
 from scheduler.poller import OutcomePoller
 from scheduler.providers import PROVIDERS, CallProvider
 from scheduler.ratelimit import RateLimiter
@@ -127,7 +128,7 @@ class Daemon:
         settings: DaemonSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
-        on_progress: Callable[[Progress], None] | None = None,
+        on_progress: Callable[[Progress, Mapping[int, str]], None] | None = None,
         stop_requested: threading.Event | None = None,
         reachability: Reachability | None = None,
         handle_signals: bool = True,
@@ -160,6 +161,8 @@ class Daemon:
         self._last_heartbeat = 0.0
         self._last_counts = 0.0
         self._idle_until = 0.0
+        self._claimed_nothing = False
+        self.windows = WindowWatch(engine, client.name)  # "next window opens ..." when idle
         self._fatal: str | None = None
         self._fatal_now = False  # the poller cannot read outcomes either: do not wait for them
         self._db_watch = DatabaseFileWatch(None)
@@ -323,6 +326,7 @@ class Daemon:
             log.exception("dispatch tick failed", extra={"event": "dispatch_error"})
             self._idle_until = loop.time() + 2.0
             return
+        self._claimed_nothing = claimed == 0
         if claimed == 0 and self.dispatcher.inflight < self.dispatcher.settings.max_inflight_posts:
             self._idle_until = loop.time() + 1.0  # nothing due: look again in a second
 
@@ -359,8 +363,13 @@ class Daemon:
         except Exception:
             log.exception("housekeeping failed", extra={"event": "housekeeping_error"})
             return
+        if state.work_left and self.windows.due(loop.time(), idle=self._claimed_nothing):
+            try:  # "next window opens ...": a note, never in the way of the work
+                await dbexec.run(self.windows.check, now)
+            except Exception:
+                log.exception("window check failed", extra={"event": "window_check_error"})
         if self.on_progress is not None and state.counts:
-            self.on_progress(state)
+            self.on_progress(state, self.windows.notes)
         assert self.dispatcher is not None
         live = state.live_attempts + self.dispatcher.inflight
         if self._fatal is not None and s.until_done and (self._fatal_now or live == 0):

@@ -17,7 +17,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -64,7 +64,7 @@ async def run_daemons(
     settings: DaemonSettings,
     drives: Sequence[Drive],
     *,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[Progress, Mapping[int, str]], None] | None = None,
     stop_requested: threading.Event | None = None,
     listen: socket.socket | None = None,
 ) -> int:
@@ -177,7 +177,7 @@ async def run_daemon(
     api_key: str,
     base_url: str | None,
     provider: str = DEFAULT_PROVIDER,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[Progress, Mapping[int, str]], None] | None = None,
     stop_requested: threading.Event | None = None,
 ) -> int:
     """Run one daemon for ``provider`` (``base_url`` None: the provider's default), paced by

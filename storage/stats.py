@@ -8,7 +8,7 @@ value; ``campaigns.stats`` turns them into the figures people read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
@@ -32,10 +32,16 @@ class CampaignAggregates:
     placed_since: int  # calls accepted at or after ``since``
     callbacks_scheduled: int = 0  # contacts waiting for a callback they asked for
     next_callback_at: datetime | None = None  # the soonest of those callbacks
+    #: with none since: calls accepted in the ``span`` up to the last one (0: never placed)
+    placed_before_last: int = 0
 
 
-def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) -> CampaignAggregates:
-    """The counts of ``campaign_id``; ``placed_since`` counts calls accepted from ``since``.
+def campaign_aggregates(
+    engine: Engine, campaign_id: int, *, since: datetime, span: timedelta | None = None
+) -> CampaignAggregates:
+    """The counts of ``campaign_id``; ``placed_since`` counts calls accepted from ``since``,
+    and when there is none (and ``span`` is given), ``placed_before_last`` those accepted in
+    the ``span`` up to the last call (the rate it dialled at before its windows closed).
     Raises :class:`NotFound` when there is no such campaign."""
     with reading(engine).connect() as conn:
         row = conn.execute(select(Campaign).where(Campaign.id == campaign_id)).first()
@@ -74,6 +80,18 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
                 Contact.callback_at.is_not(None),
             )
         ).one()
+        before_last = 0
+        if not recent and span is not None:
+            last = conn.execute(
+                select(Attempt.accepted_at)
+                .where(placed)
+                .order_by(Attempt.accepted_at.desc())
+                .limit(1)
+            ).scalar()
+            if last is not None:
+                before_last = conn.execute(
+                    select(func.count()).where(placed, Attempt.accepted_at >= last - span)
+                ).scalar_one()
     return CampaignAggregates(
         campaign=CampaignRecord.from_row(row),
         by_state={str(s): int(n) for s, n in by_state},
@@ -84,4 +102,5 @@ def campaign_aggregates(engine: Engine, campaign_id: int, *, since: datetime) ->
         placed_since=int(recent),
         callbacks_scheduled=int(callbacks),
         next_callback_at=next_callback,
+        placed_before_last=int(before_last),
     )

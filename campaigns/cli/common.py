@@ -16,6 +16,8 @@ from campaigns.config import ConfigSchema, config_key, find_config, load_default
 from campaigns.errors import CampaignsError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from storage.engine import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,6 +84,22 @@ def init_app(ctx: click.Context, db_url: str | None, debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+#: The width of output that goes to a file or a pipe: wide enough that no line wraps.
+UNWRAPPED_WIDTH = 10_000
+
+
+def output_console(*, stderr: bool = False) -> Console:
+    """A rich console for a command's output: the terminal's width on a terminal; off one (a
+    pipe, a file, a test), no wrapping at all, so that a line read by a script or grep is
+    never broken mid-phrase at rich's default 80 columns (nor at ``$COLUMNS``)."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from campaigns.cli.common import AppContext, pass_app
+from campaigns.cli.common import AppContext, output_console, pass_app
 from campaigns.errors import UserError
 from campaigns.wording import plural
 
@@ -155,7 +155,6 @@ def demo(
     With --serve, the web console (loopback only, its URL printed) shows it all, and
     everything stays up until Ctrl-C.
     """
-    from rich.console import Console
 
     from campaigns.cli.show_cmd import render
     from campaigns.importer.importer import ImportOptions
@@ -170,7 +169,7 @@ def demo(
     from storage.engine import make_engine
     from storage.migrate import upgrade
 
-    console = Console(stderr=True)
+    console = output_console(stderr=True)
     samples = contextlib.ExitStack()
     csv_path = csv_path or sample_file(samples, "contacts.csv")
     dnc_path = sample_file(samples, "dnc.txt")
@@ -243,7 +242,7 @@ def demo(
             proc.terminate()
             proc.wait(timeout=10)
     console.print(f"[bold]4.[/] done in {time.monotonic() - started:.1f} s\n")
-    render(campaign_stats(engine, campaign_id), Console())
+    render(campaign_stats(engine, campaign_id), output_console())
     result = export_report(engine, campaign_id, out_dir / "report.csv")
     click.echo(f"\nreport: {result.path} ({plural(result.rows, 'row')}); database: {db_url}")
     engine.dispose()

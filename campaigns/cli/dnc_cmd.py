@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.cli.common import AppContext, output_console, pass_app, print_json
 from campaigns.services import dnc as service
 from campaigns.wording import plural
 
@@ -101,7 +101,6 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
     if not entries:
         click.echo("The do-not-call list is empty.")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("number", "added (UTC)", "source", "reason")
@@ -109,7 +108,7 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
         table.add_row(
             e.phone_e164, e.added_at.strftime("%Y-%m-%d %H:%M"), e.source or "", e.reason or ""
         )
-    Console().print(table)
+    output_console().print(table)
 
 
 @dnc.command("remove")

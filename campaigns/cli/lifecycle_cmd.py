@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.cli.common import AppContext, output_console, pass_app, print_json
 from campaigns.services.lifecycle import (
     Action,
     CampaignProgress,
@@ -68,12 +68,9 @@ def list_(app: AppContext, statuses: tuple[str, ...], as_json: bool) -> None:
 
 
 def _print_table(campaigns: list[CampaignProgress]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped: no terminal width to fit, never wrap or cut cells
-        console = Console(width=1000)
+    console = output_console()  # piped: no terminal width to fit, never wrap or cut cells
     with_reason = any(item.campaign.status_reason for item in campaigns)
     table = Table(show_edge=False, header_style="bold")
     table.add_column("ID", justify="right", no_wrap=True)

@@ -9,20 +9,18 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from campaigns.cli.common import AppContext, pass_app, print_json
+from campaigns.cli.common import AppContext, output_console, pass_app, print_json
 from campaigns.parsing import format_duration
 from campaigns.services.lifecycle import Progress
 from campaigns.stats import CampaignStats, campaign_stats
-from campaigns.wording import plural
+from campaigns.wording import duration, plural
+
+#: What the ``none`` outcome row counts (contacts without a last outcome), in words.
+NO_OUTCOME_YET = "not called, or call still live"
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+    return "-" if seconds is None else duration(seconds)
 
 
 def _pct(x: float | None) -> str:
@@ -58,7 +56,10 @@ def render(stats: CampaignStats, console: Console) -> None:
     for o, n in stats.outcomes.items():
         calls = stats.call_outcomes.get(o)
         outcomes.add_row(
-            o, str(n), "" if calls is None else str(calls), style=None if n or calls else "dim"
+            NO_OUTCOME_YET if o == "none" else o,
+            str(n),
+            "" if calls is None else str(calls),
+            style=None if n or calls else "dim",
         )
     console.print(states)
     console.print(outcomes)
@@ -70,11 +71,18 @@ def render(stats: CampaignStats, console: Console) -> None:
         f"{_duration(stats.avg_answered_duration_s)}"
     )
     console.print(f"attempts per called contact: mean {mean} · histogram {hist or '-'}")
-    eta = "-" if stats.eta_s is None else _duration(stats.eta_s)
-    console.print(
-        f"placed in the last 10 min: {stats.placed_last_10min} · still to dial: {stats.waiting} · "
-        f"time to finish at this rate: {eta}"
-    )
+    line = f"placed in the last 10 min: {stats.placed_last_10min} · "
+    if not stats.waiting:  # nothing left to dial: a "time to finish: 0s" would be noise
+        console.print(line + "nothing left to dial")
+    else:
+        eta = "unknown" if stats.eta_s is None else _duration(stats.eta_s)
+        rate = "the last 10 min of dialling" if stats.eta_from_last_dialling else "this rate"
+        console.print(
+            line + f"still to dial: {stats.waiting} · time to finish at {rate}, counting "
+            f"the calling windows: {eta}"
+        )
+    if stats.next_window:
+        console.print("every waiting contact is outside its calling window: " + stats.next_window)
     if stats.callbacks_scheduled:
         console.print(_callbacks_line(stats), markup=False)
     if stats.outbox is not None:
@@ -139,11 +147,16 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     Pickup rate = answered calls / placed calls that have an outcome, voicemail excluded from
     both. Attempts per contact count contacts called at least once. The time to finish is the
     time to dial the contacts still to dial (pending, retry_wait, dialing) at the rate of calls
-    placed in the last 10 minutes; unknown when nothing was placed in that time. Callbacks
+    placed in the last 10 minutes (while every window is closed: in the last 10 minutes of
+    dialling), dialling only inside the calling windows, the wait for one to open included;
+    unknown when nothing was placed. When every waiting contact is outside its window, a line
+    says when the next one opens, in that contact's zone. The outcome row "not called, or call
+    still live" counts contacts without an outcome: not called (yet, or ever: invalid,
+    suppressed), or with a call still live. Callbacks
     the contacts asked for on a call are counted, with the next one, when any is waiting.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:
         print_json(stats.to_dict())
     else:
-        render(stats, Console())
+        render(stats, output_console())
