@@ -49,7 +49,10 @@ from campaigns.dialing import PolicyCache
 from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
+from scheduler.pipeline import HIGH as PIPELINE_HIGH
+from scheduler.pipeline import LatencyGate, Pipeline
 from scheduler.poller import OutcomePoller
+from scheduler.pollpace import PollPacer
 from scheduler.providers import DEFAULT_PROVIDER, CallProvider, make_provider
 from scheduler.ratelimit import LimiterRegistry, RateLimiter
 from scheduler.reachability import Reachability, ReachabilityGate, display_url
@@ -102,16 +105,11 @@ class DaemonSettings:
             raise ValueError("the unreachable-API warning and exit delays must be positive")
 
     @property
-    def max_inflight_posts(self) -> int:
-        # enough claimed-but-unsent work to keep about half a second of requests queued,
-        # bounded well below the HTTP connection pool so requests never queue for a socket
-        return max(4, min(math.ceil(self.rate / 4), 16))
-
-    @property
     def max_connections(self) -> int:
-        # httpcore scans every pooled connection on each request: keep the pool just big
-        # enough for the trigger-calls in flight plus the poller's details fetches
-        return self.max_inflight_posts + 8
+        # requests in flight = rate x latency (the limiter grants no more than the rate):
+        # room for 3 s of latency at the full rate; httpcore scans every pooled connection
+        # on each request, and opens them only when needed, so a slow API grows it
+        return min(PIPELINE_HIGH, max(16, math.ceil(self.rate * 3))) + 8
 
 
 class Daemon:
@@ -128,8 +126,11 @@ class Daemon:
         on_progress: Callable[[Progress], None] | None = None,
         stop_requested: threading.Event | None = None,
         reachability: Reachability | None = None,
+        pipeline: Pipeline | None = None,
+        fetch_pipeline: Pipeline | None = None,
     ) -> None:
         self.engine = engine
+        self.pipeline = pipeline
         self.reach = reachability or Reachability(
             getattr(client, "base_url", "the API"), warn_every=settings.unreachable_warn_every
         )
@@ -153,6 +154,9 @@ class Daemon:
             clock=clock,
             policies=self.policies,
         )
+        self.poller.pipeline = fetch_pipeline
+        self.poll_pacer = PollPacer(settings.poll_interval, lambda: limiter.current_rate)
+        self._next_poll = 0.0
         self._last_heartbeat = 0.0
         self._last_counts = 0.0
         self._idle_until = 0.0
@@ -174,7 +178,6 @@ class Daemon:
             daemon_id=self.daemon_id,
             settings=DispatchSettings(
                 max_live_calls=s.max_concurrent,
-                max_inflight_posts=s.max_inflight_posts,
                 lease=s.lease,
                 outcome_deadline=s.outcome_deadline,
                 daily_cap_per_number=s.daily_cap_per_number,
@@ -187,6 +190,7 @@ class Daemon:
             clock=self.clock,
             policies=self.policies,
             reachability=self.reach,
+            pipeline=self.pipeline,
         )
         await self._recover()
         loop = asyncio.get_running_loop()
@@ -198,7 +202,8 @@ class Daemon:
         now = datetime.now(sched.timezone)
         jobs = (
             (self._dispatch_job, s.tick, "dispatch"),
-            (self._poll_job, s.poll_interval, "poll"),
+            # the pacer decides when (scheduler.pollpace); the job only looks often enough
+            (self._poll_job, min(s.tick, s.poll_interval), "poll"),
             (self._housekeeping_job, 1.0, "housekeeping"),
         )
         for fn, every, name in jobs:
@@ -307,14 +312,20 @@ class Daemon:
             log.exception("dispatch tick failed", extra={"event": "dispatch_error"})
             self._idle_until = loop.time() + 2.0
             return
-        if claimed == 0 and self.dispatcher.inflight < self.dispatcher.settings.max_inflight_posts:
+        if claimed == 0 and self.dispatcher.inflight < self.dispatcher.pipeline_size:
             self._idle_until = loop.time() + 1.0  # nothing due: look again in a second
 
     async def _poll_job(self) -> None:
-        if self.stop_event.is_set():
+        loop = asyncio.get_running_loop()
+        if self.stop_event.is_set() or loop.time() < self._next_poll:
             return
+        self._next_poll = loop.time() + self.settings.poll_interval  # if the poll fails
         try:
-            await self.poller.poll_once()
+            st = await self.poller.poll_once()
+            assert self.dispatcher is not None
+            spare = self.dispatcher.spare_rate
+            wait = self.poll_pacer.wait(live=st.live, pages=st.history_pages, spare_rate=spare)
+            self._next_poll = loop.time() + wait
         except AccountError as exc:
             self._account_error(exc, None)
         except NotSentError as exc:  # warned (at most every 30 s) by the reachability watch
@@ -418,11 +429,13 @@ async def run_daemon(
     provider's default), paced by the limiter of that (provider, key) pair."""
     limiter = LimiterRegistry().get(provider, api_key, rate=settings.rate)
     reach = Reachability("the API", warn_every=settings.unreachable_warn_every)
+    pipeline = Pipeline(lambda: limiter.current_rate)
+    fetches = Pipeline(lambda: limiter.current_rate)
     client = make_provider(
         provider,
         api_key=api_key,
         base_url=base_url,
-        gate=ReachabilityGate(limiter, reach),
+        gate=LatencyGate(ReachabilityGate(limiter, reach), {"dispatch": pipeline, "poll": fetches}),
         timeout=settings.request_timeout,
         retry=settings.retry,
         max_connections=settings.max_connections,
@@ -437,6 +450,8 @@ async def run_daemon(
             on_progress=on_progress,
             stop_requested=stop_requested,
             reachability=reach,
+            pipeline=pipeline,
+            fetch_pipeline=fetches,
         )
         return await daemon.run()
     finally:

@@ -45,6 +45,7 @@ from scheduler.errors import (
     RateLimitedError,
     ValidationError,
 )
+from scheduler.pipeline import Pipeline
 from scheduler.providers.base import CallProvider, DialRequest
 from scheduler.reachability import Reachability
 from storage import claims, settle
@@ -62,7 +63,9 @@ class DispatchSettings:
     """How hard dispatch pushes; validated when built."""
 
     max_live_calls: int = 20  # calls in flight or awaiting an outcome, all daemons together
-    max_inflight_posts: int = 8  # trigger-calls this daemon has claimed but not yet settled
+    # trigger-calls this daemon has claimed but not yet settled, at most: the pipeline
+    # (Little's law, scheduler.pipeline) sizes it below that from the rate and the latency
+    max_inflight_posts: int = 256
     lease: timedelta = timedelta(minutes=5)
     outcome_deadline: timedelta = timedelta(minutes=15)
     daily_cap_per_number: int | None = 3  # rolling 24 h, across campaigns; None = no cap
@@ -102,8 +105,10 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         policies: PolicyCache | None = None,
         reachability: Reachability | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self._engine = engine
+        self._pipeline = pipeline
         self._reach = reachability if reachability is not None else Reachability("the API")
         self._client = client
         self._daemon_id = daemon_id
@@ -116,10 +121,19 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.paused_reason: str | None = None
         self._paused_campaigns: set[int] = set()
+        #: dispatch did not use the whole rate at its last tick (held back by the concurrency
+        #: cap, or nothing due): the poller may spend the rest (scheduler.pollpace)
+        self.spare_rate = True
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def pipeline_size(self) -> int:
+        """Trigger-calls to keep in flight now (the pipeline's size, or the fixed bound)."""
+        cap = self.settings.max_inflight_posts
+        return cap if self._pipeline is None else min(cap, self._pipeline.target())
 
     def pause(self, reason: str) -> None:
         self.paused_reason = reason
@@ -128,9 +142,11 @@ class Dispatcher:
         """Claim what can be sent now and start sending it; returns how many were claimed."""
         await self.flush()
         if self.paused_reason is not None:
+            self.spare_rate = True
             return 0
-        budget = self.settings.max_inflight_posts - len(self._inflight)
+        budget = self.pipeline_size - len(self._inflight)
         if budget <= 0:
+            self.spare_rate = False  # the pipeline is full: dispatch is bound by the rate
             return 0
         now = self._clock()
         res = await dbexec.run(
@@ -144,6 +160,7 @@ class Dispatcher:
             max_live=self.settings.max_live_calls,
             providers=(self._client.name,),
         )
+        self.spare_rate = res.capped or not res.jobs
         self.stats.claimed += len(res.jobs)
         self.stats.deferred += res.deferred
         for k, v in res.closed.items():

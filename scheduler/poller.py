@@ -38,6 +38,7 @@ from scheduler import dbexec
 from scheduler.errors import AccountError, ProviderError
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
 from scheduler.outcomes import classify
+from scheduler.pipeline import Pipeline
 from scheduler.providers.base import CallOutcome, CallRecord
 from scheduler.reconcile import (
     DEFAULT_GRACE,
@@ -65,6 +66,8 @@ log = logging.getLogger("vaani.poller")
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
 APPLY_BATCH = 200
+#: A history read that took longer than this is followed by a fresh load of the accepted calls.
+STALE_AFTER = timedelta(seconds=1)
 
 
 class OutcomePoller:
@@ -97,6 +100,9 @@ class OutcomePoller:
         self._history = HistoryReader(page_size=page_size, max_pages=max_pages, skew=skew)
         self.details_concurrency = details_concurrency
         self._details_slots = asyncio.Semaphore(details_concurrency)  # renewed per poll
+        #: sizes the details fetches in flight by Little's law (scheduler.pipeline) when set;
+        #: ``details_concurrency`` is then the least
+        self.pipeline: Pipeline | None = None
         self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
@@ -131,6 +137,11 @@ class OutcomePoller:
         }
         tracked = [a for a in accepted if a.attempt_id not in overdue]
         records, coverage = await self._history.read(self.client, tracked, unknown, stats)
+        if self.clock() - now > STALE_AFTER:
+            # the read waited (behind dispatch, which goes first): calls accepted meanwhile
+            # may be final in these records already. Only accepted ones are taken from the
+            # fresh load: unknown attempts are judged against reads made after they were
+            accepted = await self._fresh_accepted()
         if unknown:
             accepted += await self._reconcile(unknown, records, coverage, busy, stats)
         by_call = {a.call_id: a for a in accepted if a.call_id}
@@ -138,7 +149,10 @@ class OutcomePoller:
         for rec in records:
             if rec.call_id in by_call and rec.call_id not in finals and classify(rec.status):
                 finals[rec.call_id] = (by_call[rec.call_id], rec)
-        self._details_slots = asyncio.Semaphore(self.details_concurrency)
+        size = self.details_concurrency
+        if self.pipeline is not None:
+            size = max(size, self.pipeline.target())
+        self._details_slots = asyncio.Semaphore(size)
         done = await asyncio.gather(
             *(self._result_for(attempt, rec, stats) for attempt, rec in finals.values()),
             return_exceptions=True,
@@ -166,6 +180,10 @@ class OutcomePoller:
                 },
             )
         return stats
+
+    async def _fresh_accepted(self) -> list[LiveAttempt]:
+        live, _busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
+        return [a for a in live if a.state == AttemptState.ACCEPTED and a.call_id]
 
     # ----------------------------------------------------------------- lost answers
 

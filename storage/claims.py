@@ -107,6 +107,7 @@ class ClaimResult:
     jobs: list[DialJob] = field(default_factory=list)
     deferred: int = 0
     closed: dict[str, int] = field(default_factory=dict)
+    capped: bool = False  # the concurrency cap allowed fewer than asked for
 
 
 #: The dial decision for one candidate of a campaign (``campaigns.dialing.Decider``).
@@ -259,7 +260,9 @@ def claim_due(
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
         if max_live is not None:
-            limit = min(limit, max_live - live_attempts(conn))
+            room = max_live - live_attempts(conn)
+            result.capped = room < limit
+            limit = min(limit, room)
             if limit <= 0:
                 return result
         for camp in running_campaigns(conn, now, providers):
