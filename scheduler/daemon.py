@@ -157,6 +157,7 @@ class Daemon:
         self.poller.pipeline = fetch_pipeline
         self.poll_pacer = PollPacer(settings.poll_interval, lambda: limiter.current_rate)
         self._next_poll = 0.0
+        self._dispatching = asyncio.Lock()
         self._last_heartbeat = 0.0
         self._last_counts = 0.0
         self._idle_until = 0.0
@@ -299,6 +300,12 @@ class Daemon:
         return True
 
     async def _dispatch_job(self) -> None:
+        if self._dispatching.locked():  # the poller started a tick (slots freed) just now
+            return
+        async with self._dispatching:
+            await self._dispatch_tick()
+
+    async def _dispatch_tick(self) -> None:
         assert self.dispatcher is not None
         if self.stop_event.is_set() or not self._check_database():
             return
@@ -312,7 +319,8 @@ class Daemon:
             log.exception("dispatch tick failed", extra={"event": "dispatch_error"})
             self._idle_until = loop.time() + 2.0
             return
-        if claimed == 0 and self.dispatcher.inflight < self.dispatcher.pipeline_size:
+        d = self.dispatcher
+        if claimed == 0 and not d.capped and d.inflight < d.pipeline_size:
             self._idle_until = loop.time() + 1.0  # nothing due: look again in a second
 
     async def _poll_job(self) -> None:
@@ -326,6 +334,8 @@ class Daemon:
             spare = self.dispatcher.spare_rate
             wait = self.poll_pacer.wait(live=st.live, pages=st.history_pages, spare_rate=spare)
             self._next_poll = loop.time() + wait
+            if st.slots_freed and self.dispatcher.capped:  # fill them now, not next tick
+                await self._dispatch_job()
         except AccountError as exc:
             self._account_error(exc, None)
         except NotSentError as exc:  # warned (at most every 30 s) by the reachability watch
@@ -429,7 +439,7 @@ async def run_daemon(
     provider's default), paced by the limiter of that (provider, key) pair."""
     limiter = LimiterRegistry().get(provider, api_key, rate=settings.rate)
     reach = Reachability("the API", warn_every=settings.unreachable_warn_every)
-    pipeline = Pipeline(lambda: limiter.current_rate)
+    pipeline = Pipeline(lambda: limiter.current_rate, overhead=settings.tick)
     fetches = Pipeline(lambda: limiter.current_rate)
     client = make_provider(
         provider,

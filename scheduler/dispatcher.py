@@ -124,6 +124,8 @@ class Dispatcher:
         #: dispatch did not use the whole rate at its last tick (held back by the concurrency
         #: cap, or nothing due): the poller may spend the rest (scheduler.pollpace)
         self.spare_rate = True
+        #: the last claim was held back by the concurrency cap (a slot may free any moment)
+        self.capped = False
 
     @property
     def inflight(self) -> int:
@@ -161,6 +163,7 @@ class Dispatcher:
             providers=(self._client.name,),
         )
         self.spare_rate = res.capped or not res.jobs
+        self.capped = res.capped
         self.stats.claimed += len(res.jobs)
         self.stats.deferred += res.deferred
         for k, v in res.closed.items():

@@ -3,10 +3,13 @@
 A daemon that sends one trigger-call at a time, or a fixed handful, is bound by the API's
 latency, not by its plan: with 8 in flight and answers taking 1 s it places 8 calls a second
 whatever the plan allows. Little's law says how many must be in flight to keep the limiter
-busy: ``in_flight = rate x latency``. :class:`Pipeline` keeps an exponentially weighted moving
+busy: ``in_flight = rate x latency``, where the latency includes what a slot of the
+pipeline spends outside the request (up to a dispatch tick before it is refilled).
+:class:`Pipeline` keeps an exponentially weighted moving
 average of the trigger-call latency (from the gate granting a request to its answer, so that
 time spent queued behind the limiter is not counted: counting it would feed back into a
-bigger target and a longer queue) and sizes the pipeline at ``rate x latency x margin``,
+bigger target and a longer queue) and sizes the pipeline at
+``rate x (latency + overhead) x margin``,
 bounded by ``low..high`` and by the slots the concurrency cap leaves free.
 
 :class:`LatencyGate` is the :class:`~scheduler.providers.http.RequestGate` that takes the
@@ -48,6 +51,7 @@ class Pipeline:
         high: int = HIGH,
         alpha: float = ALPHA,
         initial_latency: float = INITIAL_LATENCY_S,
+        overhead: float = 0.0,
     ) -> None:
         if not (1 <= low <= high):
             raise ValueError("the pipeline bounds must satisfy 1 <= low <= high")
@@ -60,6 +64,9 @@ class Pipeline:
         self.alpha = alpha
         self.latency = initial_latency
         self.samples = 0
+        #: seconds a slot of the pipeline spends outside the request: a claim is made once
+        #: per dispatch tick, so a settled trigger-call is replaced up to a tick later
+        self.overhead = max(0.0, overhead)
 
     def sample(self, seconds: float) -> None:
         """One trigger-call's latency (from grant to answer)."""
@@ -74,7 +81,7 @@ class Pipeline:
         """Trigger-calls to keep in flight now: ``rate x latency x margin`` rounded up, within
         ``low..high``, and no more than ``free_slots`` (the concurrency cap's room) when
         given (which may make it 0: nothing may be claimed)."""
-        want = math.ceil(self._rate() * self.latency * self.margin)
+        want = math.ceil(self._rate() * (self.latency + self.overhead) * self.margin)
         size = max(self.low, min(self.high, want))
         if free_slots is not None:
             size = min(size, max(0, free_slots))

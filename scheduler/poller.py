@@ -50,6 +50,7 @@ from scheduler.reconcile import (
 )
 from storage.attempts import (
     LiveAttempt,
+    free_slots,
     linked_call_ids,
     load_live,
     mark_not_placed,
@@ -142,8 +143,11 @@ class OutcomePoller:
             # may be final in these records already. Only accepted ones are taken from the
             # fresh load: unknown attempts are judged against reads made after they were
             accepted = await self._fresh_accepted()
+        freeing: list[int] = []  # attempts whose call cannot be live: their slot is freed
         if unknown:
-            accepted += await self._reconcile(unknown, records, coverage, busy, stats)
+            promoted, absent = await self._reconcile(unknown, records, coverage, busy, stats)
+            accepted += promoted
+            freeing += absent
         by_call = {a.call_id: a for a in accepted if a.call_id}
         finals: dict[str, tuple[LiveAttempt, CallRecord]] = {}
         for rec in records:
@@ -153,6 +157,10 @@ class OutcomePoller:
         if self.pipeline is not None:
             size = max(size, self.pipeline.target())
         self._details_slots = asyncio.Semaphore(size)
+        # a call seen ended frees its slot now, before its details are fetched
+        freeing += [a.attempt_id for a, _rec in finals.values() if not a.slot_freed]
+        if freeing:
+            stats.slots_freed = await dbexec.run(free_slots, self.engine, freeing, now=now)
         done = await asyncio.gather(
             *(self._result_for(attempt, rec, stats) for attempt, rec in finals.values()),
             return_exceptions=True,
@@ -194,8 +202,9 @@ class OutcomePoller:
         coverage: HistoryCoverage,
         busy: Sequence[str],
         stats: PollStats,
-    ) -> list[LiveAttempt]:
-        """Decide the unknown attempts; return those that became accepted."""
+    ) -> tuple[list[LiveAttempt], list[int]]:
+        """Decide the unknown attempts; return those that became accepted, and the ids of
+        those absent from the history (still undecided, their slot may be freed)."""
         phones = {phone_key(a.phone_e164) for a in unknown}
         relevant = [r for r in records if phone_key(r.contact_number) in phones]
         ids = {r.call_id for r in relevant}
@@ -242,6 +251,7 @@ class OutcomePoller:
                         state=AttemptState.ACCEPTED.value,
                         call_id=rec.call_id,
                         outcome_deadline_at=now + self.outcome_deadline,
+                        slot_freed=False,  # mark_reconciled gave it its slot back
                     )
                 )
                 log.info(
@@ -266,7 +276,8 @@ class OutcomePoller:
                     "lost answer reconciled: the call was not placed",
                     extra={"event": "not_placed", "attempt_id": attempt_id},
                 )
-        return promoted
+        freed = {a.attempt_id for a in unknown if a.slot_freed}
+        return promoted, [i for i in verdicts.absent if i not in freed]
 
     # ----------------------------------------------------------------- outcomes
 

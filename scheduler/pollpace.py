@@ -17,7 +17,7 @@ from collections.abc import Callable
 #: The share of the rate that fast polls may spend on history pages.
 SHARE = 0.25
 #: Never poll more often than this (seconds between the end of a poll and the next).
-MIN_WAIT_S = 0.2
+MIN_WAIT_S = 0.1
 
 
 class PollPacer:

@@ -3,6 +3,7 @@
 * :func:`load_live` reads every attempt still waiting on the API (``accepted`` calls awaiting
   an outcome, ``unknown`` lost answers) as :class:`LiveAttempt` values, and the numbers with
   a trigger-call in flight;
+* :func:`free_slots` lets attempts whose call cannot be live stop counting against the cap;
 * :func:`linked_call_ids`, :func:`mark_reconciled` and :func:`mark_not_placed` settle a lost
   answer once the scheduler has matched it against the call history (the matching itself is a
   pure function in ``scheduler.reconcile``);
@@ -46,6 +47,7 @@ class LiveAttempt:
     created_at: datetime
     sent_at: datetime | None
     outcome_deadline_at: datetime | None
+    slot_freed: bool = False  # no longer counts against the concurrency cap
 
     @property
     def since(self) -> datetime:
@@ -73,6 +75,7 @@ def load_live(
                 Attempt.created_at,
                 Attempt.sent_at,
                 Attempt.outcome_deadline_at,
+                Attempt.slot_freed_at,
             )
             .join(Campaign, Campaign.id == Attempt.campaign_id)
             .where(Attempt.state.in_(states), mine)
@@ -93,6 +96,7 @@ def load_live(
                 created_at=r.created_at,
                 sent_at=r.sent_at,
                 outcome_deadline_at=r.outcome_deadline_at,
+                slot_freed=r.slot_freed_at is not None,
             )
             for r in rows
         ]
@@ -140,11 +144,33 @@ def mark_reconciled(
                     accepted_at=now,
                     outcome_deadline_at=now + outcome_deadline,
                     call_started_at=call_started_at,
+                    slot_freed_at=None,  # found after all: its call may be live again
                 )
             ).rowcount
             return bool(moved)
     except IntegrityConflict:  # another daemon linked the same call a moment ago
         return False
+
+
+def free_slots(engine: Engine, attempt_ids: Collection[int], *, now: datetime) -> int:
+    """The live attempts ``attempt_ids`` stop counting against the concurrency cap (their
+    call was seen ended, or is not in a history read past their time); they stay live, and
+    their contacts blocked, until settled. Returns how many were freed now."""
+    if not attempt_ids:
+        return 0
+    live = [AttemptState.ACCEPTED.value, AttemptState.UNKNOWN.value]
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(Attempt)
+                .where(
+                    Attempt.id.in_(list(attempt_ids)),
+                    Attempt.state.in_(live),
+                    Attempt.slot_freed_at.is_(None),
+                )
+                .values(slot_freed_at=now)
+            ).rowcount
+        )
 
 
 def mark_not_placed(

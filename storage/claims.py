@@ -141,6 +141,22 @@ def live_attempts(conn: Connection) -> int:
     )
 
 
+def slot_holders(conn: Connection) -> int:
+    """Live attempts that hold a slot of the concurrency cap: those whose call may still be
+    live (an attempt whose call was seen ended, or whose lost answer is not in a history read
+    past its time, stays live until settled but no longer holds a slot)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(Attempt)
+            .where(
+                Attempt.state.in_([s.value for s in ATTEMPT_LIVE]),
+                Attempt.slot_freed_at.is_(None),
+            )
+        ).scalar_one()
+    )
+
+
 @functools.cache
 def _due_statements(pg: bool) -> tuple[Any, Any]:
     """The two due-contact scans, built once (statement building costs more than SQLite's
@@ -247,7 +263,7 @@ def claim_due(
 ) -> ClaimResult:
     """Claim up to ``limit`` contacts to dial now, in one short transaction.
 
-    ``max_live`` caps the calls in flight or awaiting an outcome across every daemon.
+    ``max_live`` caps the calls that may be live across every daemon (:func:`slot_holders`).
     ``providers`` limits the claim to campaigns of those providers (the ones this daemon can
     place calls with); None claims from every running campaign.
     Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
@@ -260,7 +276,7 @@ def claim_due(
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
         if max_live is not None:
-            room = max_live - live_attempts(conn)
+            room = max_live - slot_holders(conn)
             result.capped = room < limit
             limit = min(limit, room)
             if limit <= 0:

@@ -49,6 +49,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE_REVISION = "0001"
 #: The revision that added ``campaigns.provider`` (and call ids unique per provider).
 PROVIDER_REVISION = "0002"
+SHARED_LIMITER_REVISION = "0005"  # rate_buckets and attempts.slot_freed_at
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -159,6 +160,8 @@ def _sqlite_pragma(conn: Connection, pragma: str) -> None:
 
 def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
+    if inspect(conn).has_table("rate_buckets"):
+        return SHARED_LIMITER_REVISION
     columns = {c["name"] for c in inspect(conn).get_columns("campaigns")}
     return PROVIDER_REVISION if "provider" in columns else BASELINE_REVISION
 

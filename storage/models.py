@@ -200,6 +200,20 @@ class Attempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     details_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+    # set when the attempt stopped counting against the concurrency cap while still live:
+    # its call was seen ended, or a lost answer is not in a history read past its time
+    slot_freed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateBucket(Base):
+    """A GCRA shared by the daemons of one database, per (provider, key fingerprint): the
+    theoretical arrival time (seconds, the database's clock). Never the key itself."""
+
+    __tablename__ = "rate_buckets"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_fp: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
 
 
 class Suppression(Base):
