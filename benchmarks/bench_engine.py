@@ -76,15 +76,29 @@ def _delta(before: dict, after: dict) -> tuple[dict[str, int], int]:  # type: ig
 
 
 def fresh_pg_db() -> str:
-    """A new, empty PostgreSQL schema-less database URL (one database per run)."""
+    """A new PostgreSQL database (dropped at exit) URL; the CLI migrates it."""
     from sqlalchemy import create_engine, text
 
-    name = f"bench_{uuid.uuid4().hex[:10]}"
+    name = f"bench_engine_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    _PG_DBS.append(name)
     return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_dbs() -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in _PG_DBS:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+_PG_DBS: list[str] = []
 
 
 def campaign_run(
@@ -232,9 +246,12 @@ def main() -> None:
     opts = ap.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in opts.cases.split(","):
-            rows.append(CASES[name.strip()](Path(tmp), opts.quick))
-            print(f"  done: {rows[-1].case}", file=sys.stderr, flush=True)
+        try:
+            for name in opts.cases.split(","):
+                rows.append(CASES[name.strip()](Path(tmp), opts.quick))
+                print(f"  done: {rows[-1].case}", file=sys.stderr, flush=True)
+        finally:
+            drop_pg_dbs()
     head = f"{'case':24} {'measured':40} {'ideal':22} {'ratio':>7} {'target':24} result  naive"
     print(head)
     for r in rows:

@@ -57,7 +57,8 @@ from scheduler.providers import DEFAULT_PROVIDER, CallProvider, make_provider
 from scheduler.ratelimit import LimiterRegistry, RateLimiter
 from scheduler.reachability import Reachability, ReachabilityGate, display_url
 from scheduler.retry import RetryPolicy
-from storage import campaigns_repo, daemons, progress
+from scheduler.sharedgate import plan_gate
+from storage import campaigns_repo, daemons, owners, progress
 from storage.attempts import reconcile_stale_claims
 from storage.claims import DialJob
 from storage.engine import DatabaseFileWatch, Engine, watch_database
@@ -171,6 +172,7 @@ class Daemon:
     async def run(self) -> int:
         s = self.settings
         self.daemon_id = await dbexec.run(daemons.register_daemon, self.engine, now=self.clock())
+        self.poller.owner = self.daemon_id  # each live call is polled by its owner only
         log.info("daemon started", extra={"event": "daemon_started", "daemon_id": self.daemon_id})
         self._db_watch = await dbexec.run(watch_database, self.engine)
         self.dispatcher = Dispatcher(
@@ -245,6 +247,14 @@ class Daemon:
         n = await dbexec.run(reconcile_stale_claims, self.engine, dead, now)
         for daemon_id in dead:
             await dbexec.run(daemons.mark_stopped, self.engine, daemon_id, now=now)
+        await dbexec.run(
+            owners.adopt_orphans,
+            self.engine,
+            self.daemon_id,
+            provider=self.client.name,
+            now=now,
+            dead_after=self.settings.dead_after,
+        )
         if dead or n:
             log.warning(
                 "claims of dead daemons or expired leases will be reconciled",
@@ -441,11 +451,13 @@ async def run_daemon(
     reach = Reachability("the API", warn_every=settings.unreachable_warn_every)
     pipeline = Pipeline(lambda: limiter.current_rate, overhead=settings.tick)
     fetches = Pipeline(lambda: limiter.current_rate)
+    # PostgreSQL: the daemons of the database share the plan (scheduler.sharedgate)
+    shared = await dbexec.run(plan_gate, engine, limiter, provider=provider, api_key=api_key)
     client = make_provider(
         provider,
         api_key=api_key,
         base_url=base_url,
-        gate=LatencyGate(ReachabilityGate(limiter, reach), {"dispatch": pipeline, "poll": fetches}),
+        gate=LatencyGate(ReachabilityGate(shared, reach), {"dispatch": pipeline, "poll": fetches}),
         timeout=settings.request_timeout,
         retry=settings.retry,
         max_connections=settings.max_connections,

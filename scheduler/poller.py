@@ -104,6 +104,9 @@ class OutcomePoller:
         #: sizes the details fetches in flight by Little's law (scheduler.pipeline) when set;
         #: ``details_concurrency`` is then the least
         self.pipeline: Pipeline | None = None
+        #: the daemon whose live calls this poller reads (None: every daemon's); the daemon
+        #: adopts the calls of daemons that stopped (``storage.owners``)
+        self.owner: str | None = None
         self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
@@ -118,7 +121,9 @@ class OutcomePoller:
         """
         stats = PollStats()
         # the calls of other providers are read by the daemons that drive those providers
-        live, busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
+        live, busy = await dbexec.run(
+            load_live, self.engine, provider=self.client.name, owner=self.owner
+        )
         stats.live = len(live)
         if not live:
             self._details_failures.clear()
@@ -190,7 +195,9 @@ class OutcomePoller:
         return stats
 
     async def _fresh_accepted(self) -> list[LiveAttempt]:
-        live, _busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
+        live, _busy = await dbexec.run(
+            load_live, self.engine, provider=self.client.name, owner=self.owner
+        )
         return [a for a in live if a.state == AttemptState.ACCEPTED and a.call_id]
 
     # ----------------------------------------------------------------- lost answers

@@ -56,12 +56,15 @@ class LiveAttempt:
 
 
 def load_live(
-    engine: Engine, *, provider: str | None = None
+    engine: Engine, *, provider: str | None = None, owner: str | None = None
 ) -> tuple[list[LiveAttempt], list[str]]:
     """Accepted and unknown attempts (oldest first), and the numbers of reserved ones (POST
-    in flight); of ``provider`` only, when given (a daemon reads only its provider's calls)."""
+    in flight); of ``provider`` only, when given (a daemon reads only its provider's calls),
+    and owned by daemon ``owner`` only, when given (``storage.owners``: each live call is
+    polled by one daemon). The busy numbers are every daemon's."""
     states = [s.value for s in (AttemptState.ACCEPTED, AttemptState.UNKNOWN)]
     mine = Attempt.provider == provider if provider is not None else true()
+    owned = Attempt.daemon_id == owner if owner is not None else true()
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -78,7 +81,7 @@ def load_live(
                 Attempt.slot_freed_at,
             )
             .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_(states), mine)
+            .where(Attempt.state.in_(states), mine, owned)
             .order_by(Attempt.created_at, Attempt.id)
         ).all()
         busy = conn.execute(

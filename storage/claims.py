@@ -10,8 +10,9 @@ In short transactions:
 2. After the POST, ``storage.settle`` records what became of it.
 
 Concurrency: on PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so two
-daemons never pick the same contact, and a transaction-level advisory lock serialises claim
-transactions so the concurrent-call cap holds across daemons. On SQLite every transaction is
+daemons never pick the same contact. The concurrent-call cap holds across daemons with a
+transaction-level advisory lock, shared while even every live daemon claiming its most at once
+could not reach the cap, exclusive (claims one at a time) near it. On SQLite every transaction is
 ``BEGIN IMMEDIATE`` (see ``storage.engine``), which serialises claims the same way. Every
 update is a compare-and-set on the state it expects, and the partial unique index on attempts
 forbids a second live attempt for a contact whatever happens.
@@ -39,13 +40,17 @@ from sqlalchemy import (
 )
 
 from storage.campaigns_repo import CampaignRecord
-from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
+from storage.models import Attempt, Campaign, Contact, Daemon, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
 
 #: Attempt states that count as a call (possibly) placed, for the rolling per-number cap.
 PLACED_STATES = (AttemptState.ACCEPTED, AttemptState.UNKNOWN, AttemptState.FINISHED)
 
-_CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions on PostgreSQL
+_CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions near the cap (PG)
+#: Contacts one claim transaction takes at most (the lock-free bound of the cap relies on it).
+CLAIM_MAX = 256
+#: A daemon that heartbeated this recently may be claiming (a generous bound: see _lock_for_cap).
+_ALIVE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +160,27 @@ def slot_holders(conn: Connection) -> int:
             )
         ).scalar_one()
     )
+
+
+def _lock_for_cap(conn: Connection, now: datetime, max_live: int) -> bool:
+    """Take the claim lock the concurrency cap needs (PostgreSQL). Far from the cap, claims
+    share it: ``SKIP LOCKED`` already keeps them apart, and even if every live daemon claimed
+    :data:`CLAIM_MAX` at once the cap would hold. Near the cap they take it exclusively, one
+    at a time, each counting what the others committed. False: the cap came near while
+    waiting for a shared lock; claim nothing this time (the next claim serialises)."""
+    far = _far_from_cap(conn, now, max_live)
+    fn = "pg_advisory_xact_lock_shared" if far else "pg_advisory_xact_lock"
+    conn.execute(text(f"SELECT {fn}(:k)"), {"k": _CLAIM_LOCK_KEY})
+    return not far or _far_from_cap(conn, now, max_live)
+
+
+def _far_from_cap(conn: Connection, now: datetime, max_live: int) -> bool:
+    alive = conn.execute(
+        select(func.count())
+        .select_from(Daemon)
+        .where(Daemon.stopped_at.is_(None), Daemon.heartbeat_at >= now - _ALIVE)
+    ).scalar_one()
+    return slot_holders(conn) + CLAIM_MAX * max(1, int(alive)) <= max_live
 
 
 @functools.cache
@@ -270,11 +296,13 @@ def claim_due(
     again before then); closed ones reach their terminal state with the reason.
     """
     result = ClaimResult()
+    limit = min(limit, CLAIM_MAX)
     if limit <= 0:
         return result
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+        pg = conn.dialect.name == "postgresql"
+        if pg and max_live is not None and not _lock_for_cap(conn, now, max_live):
+            return result
         if max_live is not None:
             room = max_live - slot_holders(conn)
             result.capped = room < limit

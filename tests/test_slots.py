@@ -130,3 +130,41 @@ def test_a_history_not_read_past_the_attempt_frees_nothing() -> None:
         settle=timedelta(seconds=2),
     )
     assert v.absent == [] and v.undecided == [1]
+
+
+# ------------------------------------------------------------------------------ owners
+
+
+def test_each_live_call_is_read_by_its_owner_and_adopted_when_it_stops(engine: Engine) -> None:
+    from storage import daemons, owners
+
+    now = utcnow()
+    d1 = daemons.register_daemon(engine, now=now, pid=1)
+    d2 = daemons.register_daemon(engine, now=now, pid=2)
+    cid = make_campaign(engine)
+    make_contacts(engine, cid, indian_numbers(4))
+    for i, owner in enumerate((d1, d1, d2)):
+        (job,) = claims.claim_due(
+            engine, daemon_id=owner, now=now, limit=1, decide=dial_all, max_live=10
+        ).jobs
+        accept(
+            engine,
+            job.attempt_id,
+            call_id=f"c-{i}",
+            sent_at=now,
+            now=now,
+            outcome_deadline=timedelta(minutes=5),
+        )
+    mine = {d: attempts.load_live(engine, owner=d)[0] for d in (d1, d2)}
+    assert [len(mine[d1]), len(mine[d2])] == [2, 1]
+    dead_after = timedelta(seconds=20)
+    # both alive: nothing to adopt
+    assert owners.adopt_orphans(engine, d2, provider="vaani", now=now, dead_after=dead_after) == 0
+    daemons.mark_stopped(engine, d1, now=now)
+    assert owners.adopt_orphans(engine, d2, provider="vaani", now=now, dead_after=dead_after) == 2
+    assert attempts.load_live(engine, owner=d1)[0] == []
+    assert len(attempts.load_live(engine, owner=d2)[0]) == 3
+    # a silent heartbeat counts as gone too: a third daemon adopts d2's calls later
+    later = now + timedelta(seconds=30)
+    d3 = daemons.register_daemon(engine, now=later, pid=3)
+    assert owners.adopt_orphans(engine, d3, provider="vaani", now=later, dead_after=dead_after) == 3
