@@ -49,6 +49,7 @@ from campaigns.dialing import PolicyCache
 from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
+from scheduler.fetches import BackgroundFetches
 from scheduler.pipeline import HIGH as PIPELINE_HIGH
 from scheduler.pipeline import LatencyGate, Pipeline
 from scheduler.poller import OutcomePoller
@@ -156,6 +157,7 @@ class Daemon:
             policies=self.policies,
         )
         self.poller.pipeline = fetch_pipeline
+        self.poller.background = BackgroundFetches()  # history reads never wait for details
         self.poll_pacer = PollPacer(settings.poll_interval, lambda: limiter.current_rate)
         self._next_poll = 0.0
         self._dispatching = asyncio.Lock()
@@ -264,6 +266,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         assert self.dispatcher is not None
         unsettled = await self.dispatcher.drain(self.settings.drain_timeout)
+        await self._stop_fetches()
         if unsettled:
             log.warning(
                 "trigger-calls still running at shutdown were recorded unknown",
@@ -272,6 +275,18 @@ class Daemon:
         if not self._db_lost:  # the file is gone: there is no daemon row to mark any more
             await dbexec.run(daemons.mark_stopped, self.engine, self.daemon_id, now=self.clock())
         log.info("daemon stopped", extra={"event": "daemon_stopped", "exit_code": self.exit_code})
+
+    async def _stop_fetches(self) -> None:
+        """Cancel the details still being fetched (fetched again next run), and apply the
+        ones already here."""
+        assert self.poller.background is not None
+        await self.poller.background.cancel()
+        if self._db_lost:
+            return
+        try:
+            await self.poller.apply_fetched()
+        except Exception as exc:  # shutting down: say it, do not crash the drain
+            log.warning("outcomes not applied at shutdown: %s", exc, extra={"event": "poll_error"})
 
     # ----------------------------------------------------------------- jobs
 
@@ -319,6 +334,12 @@ class Daemon:
         assert self.dispatcher is not None
         if self.stop_event.is_set() or not self._check_database():
             return
+        bg = self.poller.background
+        if bg is not None and bg.ready:  # outcomes fetched since the poll: apply them now
+            try:
+                await self.poller.apply_fetched(raise_errors=False)  # errors: the next poll's
+            except Exception:
+                log.exception("applying outcomes failed", extra={"event": "poll_error"})
         loop = asyncio.get_running_loop()
         try:
             if loop.time() < self._idle_until:
@@ -335,7 +356,9 @@ class Daemon:
 
     async def _poll_job(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.stop_event.is_set() or loop.time() < self._next_poll:
+        if self.stop_event.is_set():
+            return
+        if loop.time() < self._next_poll:
             return
         self._next_poll = loop.time() + self.settings.poll_interval  # if the poll fails
         try:

@@ -28,6 +28,7 @@ finishing in a poll interval (``benchmarks/bench_polling.py`` measures it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -36,6 +37,7 @@ from datetime import datetime, timedelta
 from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
 from scheduler.errors import AccountError, ProviderError
+from scheduler.fetches import BackgroundFetches
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
 from scheduler.outcomes import classify
 from scheduler.pipeline import Pipeline
@@ -104,6 +106,8 @@ class OutcomePoller:
         #: sizes the details fetches in flight by Little's law (scheduler.pipeline) when set;
         #: ``details_concurrency`` is then the least
         self.pipeline: Pipeline | None = None
+        #: details fetched across polls (the daemon's choice; None: within each poll)
+        self.background: BackgroundFetches[tuple[LiveAttempt, CallResult]] | None = None
         #: the daemon whose live calls this poller reads (None: every daemon's); the daemon
         #: adopts the calls of daemons that stopped (``storage.owners``)
         self.owner: str | None = None
@@ -166,16 +170,10 @@ class OutcomePoller:
         freeing += [a.attempt_id for a, _rec in finals.values() if not a.slot_freed]
         if freeing:
             stats.slots_freed = await dbexec.run(free_slots, self.engine, freeing, now=now)
-        done = await asyncio.gather(
-            *(self._result_for(attempt, rec, stats) for attempt, rec in finals.values()),
-            return_exceptions=True,
-        )
-        ready = [r for r in done if isinstance(r, tuple)]
-        for start in range(0, len(ready), APPLY_BATCH):
-            await self._apply_many(ready[start : start + APPLY_BATCH], stats)
-        errors = [e for e in done if isinstance(e, BaseException)]
-        if errors:  # an AccountError (the daemon pauses) or a bug, once the rest is applied
-            raise next((e for e in errors if isinstance(e, AccountError)), errors[0])
+        if self.background is not None:
+            await self._fetch_in_background(list(finals.values()), size, stats)
+        else:
+            await self._fetch_now(list(finals.values()), stats)
         for attempt in accepted:
             if attempt.attempt_id in overdue and attempt.call_id not in finals:
                 await self._chase(attempt, now, stats)
@@ -193,6 +191,54 @@ class OutcomePoller:
                 },
             )
         return stats
+
+    async def _fetch_now(
+        self, finals: Sequence[tuple[LiveAttempt, CallRecord]], stats: PollStats
+    ) -> None:
+        """Fetch the details of ``finals`` and apply them before the poll returns."""
+        done = await asyncio.gather(
+            *(self._result_for(attempt, rec, stats) for attempt, rec in finals),
+            return_exceptions=True,
+        )
+        ready = [r for r in done if isinstance(r, tuple)]
+        for start in range(0, len(ready), APPLY_BATCH):
+            await self._apply_many(ready[start : start + APPLY_BATCH], stats)
+        errors = [e for e in done if isinstance(e, BaseException)]
+        if errors:  # an AccountError (the daemon pauses) or a bug, once the rest is applied
+            raise next((e for e in errors if isinstance(e, AccountError)), errors[0])
+
+    async def _fetch_in_background(
+        self, finals: Sequence[tuple[LiveAttempt, CallRecord]], limit: int, stats: PollStats
+    ) -> None:
+        """Submit the fetches of ``finals`` not yet under way (``limit`` running at once),
+        then apply those finished since the last poll."""
+        bg = self.background
+        assert bg is not None
+        bg.limit = limit
+        for attempt, rec in finals:
+            bg.submit(attempt.attempt_id, functools.partial(self._result_for, attempt, rec, stats))
+        await self.apply_fetched(stats)
+
+    async def apply_fetched(
+        self, stats: PollStats | None = None, *, raise_errors: bool = True
+    ) -> None:
+        """Apply the outcomes whose details were fetched in the background since the last
+        time (also at shutdown); raise the first fetch failure once they are applied (or
+        keep it for the next poll, with ``raise_errors=False``)."""
+        bg = self.background
+        if bg is None:
+            return
+        stats = stats or PollStats()
+        ready = bg.take()
+        for start in range(0, len(ready), APPLY_BATCH):
+            batch = ready[start : start + APPLY_BATCH]
+            try:
+                await self._apply_many(batch, stats)
+            finally:
+                bg.applied([a.attempt_id for a, _r in batch])
+        exc = bg.error() if raise_errors else None
+        if exc is not None:
+            raise exc
 
     async def _fresh_accepted(self) -> list[LiveAttempt]:
         live, _busy = await dbexec.run(

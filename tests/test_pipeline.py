@@ -138,3 +138,59 @@ def test_poll_rate_never_exceeds_its_share(rate: float, pages: int, live: int, s
     assert 0.1 <= w <= 5.0
     # history pages per second stay within a quarter of the rate, or the longest wait holds
     assert max(1, pages) / w <= 0.25 * rate + 1e-9 or w == 5.0
+
+
+# ------------------------------------------------------------------------------ background fetches
+
+
+def test_background_fetches_run_limit_at_once_and_refill_as_they_finish() -> None:
+    from scheduler.fetches import BackgroundFetches
+
+    async def scenario() -> None:
+        bg: BackgroundFetches[int] = BackgroundFetches(limit=2)
+        gates = {i: asyncio.Event() for i in range(5)}
+        running: list[int] = []
+
+        def fetch(i: int):  # type: ignore[no-untyped-def]
+            async def go() -> int | None:
+                running.append(i)
+                await gates[i].wait()
+                return None if i == 3 else i * 10  # 3: details failed, try next poll
+
+            return go
+
+        for i in range(5):
+            bg.submit(i, fetch(i))
+        bg.submit(0, fetch(0))  # already under way: not twice
+        await asyncio.sleep(0)
+        assert running == [0, 1] and bg.running == 2
+        gates[0].set()
+        await asyncio.sleep(0.01)
+        assert running == [0, 1, 2]  # a slot freed: the next starts at once, not next poll
+        assert bg.take() == [0] and bg.busy(0)  # held until applied
+        bg.applied([0])
+        assert not bg.busy(0)
+        for g in gates.values():
+            g.set()
+        await asyncio.sleep(0.01)
+        assert sorted(bg.take()) == [10, 20, 40] and not bg.busy(3)
+        await bg.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_background_fetch_failure_is_raised_once() -> None:
+    from scheduler.fetches import BackgroundFetches
+
+    async def scenario() -> None:
+        bg: BackgroundFetches[int] = BackgroundFetches(limit=4)
+
+        async def boom() -> int | None:
+            raise RuntimeError("bug")
+
+        bg.submit(1, boom)
+        await asyncio.sleep(0.01)
+        err = bg.error()
+        assert isinstance(err, RuntimeError) and bg.error() is None
+
+    asyncio.run(scenario())
