@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_pacing import KEY, cli, make_csv  # noqa: E402
-from tests.conftest import Sandbox, start_sandbox  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from benchmarks.bench_pacing import KEY, cli, make_csv  # noqa: E402
+from tests.conftest import Sandbox, _drop_pg, make_pg_database, start_sandbox  # noqa: E402
 
 
 @dataclass
@@ -78,26 +78,15 @@ def _delta(before: dict, after: dict) -> tuple[dict[str, int], int]:  # type: ig
 
 
 def fresh_pg_db() -> str:
-    """A new PostgreSQL database (dropped at exit) URL; the CLI migrates it."""
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_engine_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    _PG_DBS.append(name)
-    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    """A new, migrated PostgreSQL database (dropped at exit): the tests' own helper."""
+    url = make_pg_database()
+    _PG_DBS.append(url)
+    return url
 
 
 def drop_pg_dbs() -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in _PG_DBS:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    for url in _PG_DBS:
+        _drop_pg(make_url(url).database or "")
 
 
 _PG_DBS: list[str] = []
