@@ -30,11 +30,19 @@ class BackgroundFetches(Generic[T]):
         self._queued: dict[int, Callable[[], Awaitable[T | None]]] = {}  # insertion ordered
         self._ready: list[T] = []
         self._held: set[int] = set()  # fetched, not yet applied
+        # applied, but a poll that loaded its live calls before the apply committed may
+        # still see them final: kept until a load no longer shows them (:meth:`prune`)
+        self._applied: set[int] = set()
         self._error: BaseException | None = None
 
     def busy(self, attempt_id: int) -> bool:
         """Is this attempt queued, being fetched, or fetched and awaiting its apply?"""
-        return attempt_id in self._tasks or attempt_id in self._queued or attempt_id in self._held
+        return (
+            attempt_id in self._tasks
+            or attempt_id in self._queued
+            or attempt_id in self._held
+            or attempt_id in self._applied
+        )
 
     @property
     def running(self) -> int:
@@ -84,6 +92,11 @@ class BackgroundFetches(Generic[T]):
 
     def applied(self, attempt_ids: list[int]) -> None:
         self._held.difference_update(attempt_ids)
+        self._applied.update(attempt_ids)
+
+    def prune(self, live_ids: set[int]) -> None:
+        """Forget the applied attempts a fresh load of the live ones no longer shows."""
+        self._applied.intersection_update(live_ids)
 
     def error(self) -> BaseException | None:
         """The first failure of a fetch since the last call (an AccountError, or a bug)."""

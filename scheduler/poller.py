@@ -132,9 +132,13 @@ class OutcomePoller:
         if not live:
             self._details_failures.clear()
             self._last_lookup.clear()
+            if self.background is not None:
+                self.background.prune(set())
             return stats
         now = self.clock()
         ids = {a.attempt_id for a in live}
+        if self.background is not None:
+            self.background.prune(ids)
         for memo in (self._details_failures, self._last_lookup):
             for gone in [k for k in memo if k not in ids]:
                 del memo[gone]

@@ -169,6 +169,8 @@ def test_background_fetches_run_limit_at_once_and_refill_as_they_finish() -> Non
         assert running == [0, 1, 2]  # a slot freed: the next starts at once, not next poll
         assert bg.take() == [0] and bg.busy(0)  # held until applied
         bg.applied([0])
+        assert bg.busy(0)  # a poll that loaded before the apply committed must not refetch
+        bg.prune({1, 2, 3, 4})  # a later load no longer shows it
         assert not bg.busy(0)
         for g in gates.values():
             g.set()
