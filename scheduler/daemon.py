@@ -50,7 +50,6 @@ from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.fetches import BackgroundFetches
-from scheduler.pipeline import HIGH as PIPELINE_HIGH
 from scheduler.pipeline import LatencyGate, Pipeline
 from scheduler.poller import OutcomePoller
 from scheduler.pollpace import PollPacer
@@ -70,6 +69,8 @@ from storage.progress import Progress
 log = logging.getLogger("vaani.daemon")
 
 EXIT_OK = 0
+#: The HTTP connection pool's bound (see DaemonSettings.max_connections).
+MAX_CONNECTIONS = 64
 EXIT_SERVICE = 3
 
 
@@ -109,9 +110,10 @@ class DaemonSettings:
     @property
     def max_connections(self) -> int:
         # requests in flight = rate x latency (the limiter grants no more than the rate):
-        # room for 3 s of latency at the full rate; httpcore scans every pooled connection
-        # on each request, and opens them only when needed, so a slow API grows it
-        return min(PIPELINE_HIGH, max(16, math.ceil(self.rate * 3))) + 8
+        # room for 1.5 s of latency at the full rate, but httpcore scans every pooled
+        # connection and every queued request on each request (CPU grows with the square),
+        # so never more than MAX_CONNECTIONS
+        return min(MAX_CONNECTIONS, max(16, math.ceil(self.rate * 1.5))) + 8
 
 
 class Daemon:
@@ -364,8 +366,10 @@ class Daemon:
         try:
             st = await self.poller.poll_once()
             assert self.dispatcher is not None
-            spare = self.dispatcher.spare_rate
-            wait = self.poll_pacer.wait(live=st.live, pages=st.history_pages, spare_rate=spare)
+            d = self.dispatcher
+            wait = self.poll_pacer.wait(
+                live=st.live, pages=st.history_pages, spare_rate=d.spare_rate, idle=d.idle
+            )
             self._next_poll = loop.time() + wait
             if st.slots_freed and self.dispatcher.capped:  # fill them now, not next tick
                 await self._dispatch_job()
@@ -480,7 +484,11 @@ async def run_daemon(
         provider,
         api_key=api_key,
         base_url=base_url,
-        gate=LatencyGate(ReachabilityGate(shared, reach), {"dispatch": pipeline, "poll": fetches}),
+        gate=LatencyGate(
+            ReachabilityGate(shared, reach),
+            {"dispatch": pipeline, "poll": fetches},
+            max_in_flight=settings.max_connections,
+        ),
         timeout=settings.request_timeout,
         retry=settings.retry,
         max_connections=settings.max_connections,

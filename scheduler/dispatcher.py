@@ -121,11 +121,13 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.paused_reason: str | None = None
         self._paused_campaigns: set[int] = set()
-        #: dispatch did not use the whole rate at its last tick (held back by the concurrency
-        #: cap, or nothing due): the poller may spend the rest (scheduler.pollpace)
+        #: dispatch did not use the whole rate at its last tick because the concurrency cap
+        #: held it back: the poller may spend the rest (scheduler.pollpace)
         self.spare_rate = True
         #: the last claim was held back by the concurrency cap (a slot may free any moment)
         self.capped = False
+        #: the last claim found nothing due
+        self.idle = False
 
     @property
     def inflight(self) -> int:
@@ -162,7 +164,8 @@ class Dispatcher:
             max_live=self.settings.max_live_calls,
             providers=(self._client.name,),
         )
-        self.spare_rate = res.capped or not res.jobs
+        self.spare_rate = res.capped
+        self.idle = not res.jobs and not res.capped
         self.capped = res.capped
         self.stats.claimed += len(res.jobs)
         self.stats.deferred += res.deferred

@@ -196,3 +196,30 @@ def test_a_background_fetch_failure_is_raised_once() -> None:
         assert isinstance(err, RuntimeError) and bg.error() is None
 
     asyncio.run(scenario())
+
+
+def test_in_the_tail_polls_come_sooner_only_while_few_calls_are_live() -> None:
+    from scheduler.pollpace import PollPacer
+
+    pacer = PollPacer(2.0, lambda: 40.0)
+    assert pacer.wait(live=10, pages=1, spare_rate=False, idle=True) == pytest.approx(0.1)
+    assert pacer.wait(live=400, pages=2, spare_rate=False, idle=True) == pytest.approx(0.8)
+    assert pacer.wait(live=5000, pages=9, spare_rate=False, idle=True) == 2.0
+    # rate-bound dispatch (neither capped nor idle): the longest wait
+    assert pacer.wait(live=10, pages=1, spare_rate=False, idle=False) == 2.0
+
+
+def test_the_connection_room_bounds_requests_past_the_gate() -> None:
+    now = [0.0]
+    gate = LatencyGate(OpenGate(), {}, max_in_flight=2, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        await gate.acquire("poll")
+        await gate.acquire("dispatch")
+        third = asyncio.ensure_future(gate.acquire("poll"))
+        await asyncio.sleep(0)
+        assert not third.done()  # two in flight: the third waits here, not in the pool
+        gate.observe("poll", 200, NO_INFO)
+        await asyncio.wait_for(third, 1)
+
+    asyncio.run(scenario())
