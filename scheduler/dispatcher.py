@@ -284,7 +284,9 @@ class Dispatcher:
             extra={"event": "answer_lost", "contact_id": job.contact_id, "error": error},
         )
 
-    async def _not_placed(self, job: DialJob, exc: ProviderError, retry_in: timedelta | None) -> None:
+    async def _not_placed(
+        self, job: DialJob, exc: ProviderError, retry_in: timedelta | None
+    ) -> None:
         """Certainly not placed: the write-ahead attempt is deleted (it is no attempt and
         takes no number) and the contact is due again ``retry_in`` from now."""
         now = self._clock()

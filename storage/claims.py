@@ -35,22 +35,16 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 
 from storage.campaigns_repo import CampaignRecord
-from storage.models import Attempt, Campaign, Contact, Daemon, Suppression, UTCDateTime
+from storage.caplock import CLAIM_MAX, lock_for_cap, slot_holders
+from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
 
 #: Attempt states that count as a call (possibly) placed, for the rolling per-number cap.
 PLACED_STATES = (AttemptState.ACCEPTED, AttemptState.UNKNOWN, AttemptState.FINISHED)
-
-_CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions near the cap (PG)
-#: Contacts one claim transaction takes at most (the lock-free bound of the cap relies on it).
-CLAIM_MAX = 256
-#: A daemon that heartbeated this recently may be claiming (a generous bound: see _lock_for_cap).
-_ALIVE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,43 +138,6 @@ def live_attempts(conn: Connection) -> int:
             .where(Attempt.state.in_([s.value for s in ATTEMPT_LIVE]))
         ).scalar_one()
     )
-
-
-def slot_holders(conn: Connection) -> int:
-    """Live attempts that hold a slot of the concurrency cap: those whose call may still be
-    live (an attempt whose call was seen ended, or whose lost answer is not in a history read
-    past its time, stays live until settled but no longer holds a slot)."""
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(Attempt)
-            .where(
-                Attempt.state.in_([s.value for s in ATTEMPT_LIVE]),
-                Attempt.slot_freed_at.is_(None),
-            )
-        ).scalar_one()
-    )
-
-
-def _lock_for_cap(conn: Connection, now: datetime, max_live: int) -> bool:
-    """Take the claim lock the concurrency cap needs (PostgreSQL). Far from the cap, claims
-    share it: ``SKIP LOCKED`` already keeps them apart, and even if every live daemon claimed
-    :data:`CLAIM_MAX` at once the cap would hold. Near the cap they take it exclusively, one
-    at a time, each counting what the others committed. False: the cap came near while
-    waiting for a shared lock; claim nothing this time (the next claim serialises)."""
-    far = _far_from_cap(conn, now, max_live)
-    fn = "pg_advisory_xact_lock_shared" if far else "pg_advisory_xact_lock"
-    conn.execute(text(f"SELECT {fn}(:k)"), {"k": _CLAIM_LOCK_KEY})
-    return not far or _far_from_cap(conn, now, max_live)
-
-
-def _far_from_cap(conn: Connection, now: datetime, max_live: int) -> bool:
-    alive = conn.execute(
-        select(func.count())
-        .select_from(Daemon)
-        .where(Daemon.stopped_at.is_(None), Daemon.heartbeat_at >= now - _ALIVE)
-    ).scalar_one()
-    return slot_holders(conn) + CLAIM_MAX * max(1, int(alive)) <= max_live
 
 
 @functools.cache
@@ -289,7 +246,7 @@ def claim_due(
 ) -> ClaimResult:
     """Claim up to ``limit`` contacts to dial now, in one short transaction.
 
-    ``max_live`` caps the calls that may be live across every daemon (:func:`slot_holders`).
+    ``max_live`` caps the calls that may be live across every daemon (``storage.caplock.slot_holders``).
     ``providers`` limits the claim to campaigns of those providers (the ones this daemon can
     place calls with); None claims from every running campaign.
     Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
@@ -301,7 +258,7 @@ def claim_due(
         return result
     with engine.begin() as conn:
         pg = conn.dialect.name == "postgresql"
-        if pg and max_live is not None and not _lock_for_cap(conn, now, max_live):
+        if pg and max_live is not None and not lock_for_cap(conn, now, max_live):
             return result
         if max_live is not None:
             room = max_live - slot_holders(conn)
