@@ -180,6 +180,7 @@ def main() -> None:
             rows.append(("  start-up CPU (empty run)", f"{base_cpu:.2f} CPU-s", ""))
             floor = httpx_floor(sb.base_url)
             rows.append(("  bare httpx, 2 requests x 1,000 (floor)", f"{floor:.2f} CPU-s", ""))
+            rows.append(("  ours / bare httpx, same run", f"{per_k / floor:.2f}x", "<= 1.15"))
 
             big = f"sqlite:///{work / 'big.db'}"
             t0 = time.monotonic()

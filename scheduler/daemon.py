@@ -26,7 +26,7 @@ the URL (at most every ``unreachable_warn_every`` s), and ``--until-done`` exits
 ``--until-done`` stops dialling but keeps polling until the live calls have their outcomes
 (or the outcome deadline flags them), then exits 3.
 
-The module is over the 400-line guideline (about 440): the life cycle, the three jobs and the
+The module is over the 400-line guideline (about 510): the life cycle, the three jobs and the
 account-error handling all share the daemon's state, and splitting them would pass it around.
 """
 
@@ -49,14 +49,17 @@ from campaigns.dialing import PolicyCache
 from scheduler import dbexec
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
+from scheduler.fetches import BackgroundFetches
 from scheduler.idle import WindowWatch
+from scheduler.pipeline import Pipeline
 from scheduler.poller import OutcomePoller
+from scheduler.pollpace import PollPacer
 from scheduler.providers import PROVIDERS, CallProvider
 from scheduler.ratelimit import RateLimiter
 from scheduler.reachability import Reachability
 from scheduler.retry import RetryPolicy
 from scheduler.webhooks_out import WebhookSender, WebhookSettings
-from storage import campaigns_repo, daemons, progress
+from storage import campaigns_repo, daemons, owners, progress
 from storage.attempts import reconcile_stale_claims
 from storage.claims import DialJob
 from storage.engine import DatabaseFileWatch, Engine, watch_database
@@ -67,6 +70,8 @@ from storage.progress import Progress
 log = logging.getLogger("vaani.daemon")
 
 EXIT_OK = 0
+#: The HTTP connection pool's bound (see DaemonSettings.max_connections).
+MAX_CONNECTIONS = 64
 EXIT_SERVICE = 3
 
 
@@ -105,16 +110,12 @@ class DaemonSettings:
             raise ValueError("the unreachable-API warning and exit delays must be positive")
 
     @property
-    def max_inflight_posts(self) -> int:
-        # enough claimed-but-unsent work to keep about half a second of requests queued,
-        # bounded well below the HTTP connection pool so requests never queue for a socket
-        return max(4, min(math.ceil(self.rate / 4), 16))
-
-    @property
     def max_connections(self) -> int:
-        # httpcore scans every pooled connection on each request: keep the pool just big
-        # enough for the trigger-calls in flight plus the poller's details fetches
-        return self.max_inflight_posts + 8
+        # requests in flight = rate x latency (the limiter grants no more than the rate):
+        # room for 1.5 s of latency at the full rate, but httpcore scans every pooled
+        # connection and every queued request on each request (CPU grows with the square),
+        # so never more than MAX_CONNECTIONS
+        return min(MAX_CONNECTIONS, max(16, math.ceil(self.rate * 1.5))) + 8
 
 
 class Daemon:
@@ -132,9 +133,12 @@ class Daemon:
         stop_requested: threading.Event | None = None,
         reachability: Reachability | None = None,
         handle_signals: bool = True,
+        pipeline: Pipeline | None = None,
+        fetch_pipeline: Pipeline | None = None,
     ) -> None:
         self.engine = engine
         self._handle_signals = handle_signals
+        self.pipeline = pipeline
         self.reach = reachability or Reachability(
             getattr(client, "base_url", "the API"), warn_every=settings.unreachable_warn_every
         )
@@ -158,6 +162,11 @@ class Daemon:
             clock=clock,
             policies=self.policies,
         )
+        self.poller.pipeline = fetch_pipeline
+        self.poller.background = BackgroundFetches()  # history reads never wait for details
+        self.poll_pacer = PollPacer(settings.poll_interval, lambda: limiter.current_rate)
+        self._next_poll = 0.0
+        self._dispatching = asyncio.Lock()
         self._last_heartbeat = 0.0
         self._last_counts = 0.0
         self._idle_until = 0.0
@@ -174,6 +183,7 @@ class Daemon:
     async def run(self) -> int:
         s = self.settings
         self.daemon_id = await dbexec.run(daemons.register_daemon, self.engine, now=self.clock())
+        self.poller.owner = self.daemon_id  # each live call is polled by its owner only
         log.info("daemon started", extra={"event": "daemon_started", "daemon_id": self.daemon_id})
         self._db_watch = await dbexec.run(watch_database, self.engine)
         self.dispatcher = Dispatcher(
@@ -182,7 +192,6 @@ class Daemon:
             daemon_id=self.daemon_id,
             settings=DispatchSettings(
                 max_live_calls=s.max_concurrent,
-                max_inflight_posts=s.max_inflight_posts,
                 lease=s.lease,
                 outcome_deadline=s.outcome_deadline,
                 daily_cap_per_number=s.daily_cap_per_number,
@@ -195,6 +204,7 @@ class Daemon:
             clock=self.clock,
             policies=self.policies,
             reachability=self.reach,
+            pipeline=self.pipeline,
         )
         await self._recover()
         loop = asyncio.get_running_loop()
@@ -207,7 +217,8 @@ class Daemon:
         now = datetime.now(sched.timezone)
         jobs = (
             (self._dispatch_job, s.tick, "dispatch"),
-            (self._poll_job, s.poll_interval, "poll"),
+            # the pacer decides when (scheduler.pollpace); the job only looks often enough
+            (self._poll_job, min(s.tick, s.poll_interval), "poll"),
             (self._housekeeping_job, 1.0, "housekeeping"),
         )
         for fn, every, name in jobs:
@@ -258,6 +269,14 @@ class Daemon:
         n = await dbexec.run(reconcile_stale_claims, self.engine, dead, now)
         for daemon_id in dead:
             await dbexec.run(daemons.mark_stopped, self.engine, daemon_id, now=now)
+        await dbexec.run(
+            owners.adopt_orphans,
+            self.engine,
+            self.daemon_id,
+            provider=self.client.name,
+            now=now,
+            dead_after=self.settings.dead_after,
+        )
         if dead or n:
             log.warning(
                 "claims of dead daemons or expired leases will be reconciled",
@@ -267,6 +286,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         assert self.dispatcher is not None
         unsettled = await self.dispatcher.drain(self.settings.drain_timeout)
+        await self._stop_fetches()
         if unsettled:
             log.warning(
                 "trigger-calls still running at shutdown were recorded unknown",
@@ -275,6 +295,18 @@ class Daemon:
         if not self._db_lost:  # the file is gone: there is no daemon row to mark any more
             await dbexec.run(daemons.mark_stopped, self.engine, self.daemon_id, now=self.clock())
         log.info("daemon stopped", extra={"event": "daemon_stopped", "exit_code": self.exit_code})
+
+    async def _stop_fetches(self) -> None:
+        """Cancel the details still being fetched (fetched again next run), and apply the
+        ones already here."""
+        assert self.poller.background is not None
+        await self.poller.background.cancel()
+        if self._db_lost:
+            return
+        try:
+            await self.poller.apply_fetched()
+        except Exception as exc:  # shutting down: say it, do not crash the drain
+            log.warning("outcomes not applied at shutdown: %s", exc, extra={"event": "poll_error"})
 
     # ----------------------------------------------------------------- jobs
 
@@ -313,9 +345,21 @@ class Daemon:
         return True
 
     async def _dispatch_job(self) -> None:
+        if self._dispatching.locked():  # the poller started a tick (slots freed) just now
+            return
+        async with self._dispatching:
+            await self._dispatch_tick()
+
+    async def _dispatch_tick(self) -> None:
         assert self.dispatcher is not None
         if self.stop_event.is_set() or not self._check_database():
             return
+        bg = self.poller.background
+        if bg is not None and bg.ready:  # outcomes fetched since the poll: apply them now
+            try:
+                await self.poller.apply_fetched(raise_errors=False)  # errors: the next poll's
+            except Exception:
+                log.exception("applying outcomes failed", extra={"event": "poll_error"})
         loop = asyncio.get_running_loop()
         try:
             if loop.time() < self._idle_until:
@@ -327,14 +371,27 @@ class Daemon:
             self._idle_until = loop.time() + 2.0
             return
         self._claimed_nothing = claimed == 0
-        if claimed == 0 and self.dispatcher.inflight < self.dispatcher.settings.max_inflight_posts:
+        d = self.dispatcher
+        if claimed == 0 and not d.capped and d.inflight < d.pipeline_size:
             self._idle_until = loop.time() + 1.0  # nothing due: look again in a second
 
     async def _poll_job(self) -> None:
+        loop = asyncio.get_running_loop()
         if self.stop_event.is_set():
             return
+        if loop.time() < self._next_poll:
+            return
+        self._next_poll = loop.time() + self.settings.poll_interval  # if the poll fails
         try:
-            await self.poller.poll_once()
+            st = await self.poller.poll_once()
+            assert self.dispatcher is not None
+            d = self.dispatcher
+            wait = self.poll_pacer.wait(
+                live=st.live, pages=st.history_pages, spare_rate=d.spare_rate, idle=d.idle
+            )
+            self._next_poll = loop.time() + wait
+            if st.slots_freed and self.dispatcher.capped:  # fill them now, not next tick
+                await self._dispatch_job()
         except AccountError as exc:
             self._account_error(exc, None)
         except NotSentError as exc:  # warned (at most every 30 s) by the reachability watch

@@ -45,6 +45,7 @@ from scheduler.errors import (
     RateLimitedError,
     ValidationError,
 )
+from scheduler.pipeline import Pipeline
 from scheduler.providers.base import CallProvider, DialRequest, attempt_ref
 from scheduler.reachability import Reachability
 from storage import claims, settle
@@ -62,7 +63,9 @@ class DispatchSettings:
     """How hard dispatch pushes; validated when built."""
 
     max_live_calls: int = 20  # calls in flight or awaiting an outcome, all daemons together
-    max_inflight_posts: int = 8  # trigger-calls this daemon has claimed but not yet settled
+    # trigger-calls this daemon has claimed but not yet settled, at most: the pipeline
+    # (Little's law, scheduler.pipeline) sizes it below that from the rate and the latency
+    max_inflight_posts: int = 256
     lease: timedelta = timedelta(minutes=5)
     outcome_deadline: timedelta = timedelta(minutes=15)
     daily_cap_per_number: int | None = 3  # rolling 24 h, across campaigns; None = no cap
@@ -102,8 +105,10 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         policies: PolicyCache | None = None,
         reachability: Reachability | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self._engine = engine
+        self._pipeline = pipeline
         self._reach = reachability if reachability is not None else Reachability("the API")
         self._client = client
         self._daemon_id = daemon_id
@@ -116,10 +121,23 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.paused_reason: str | None = None
         self._paused_campaigns: set[int] = set()
+        #: dispatch did not use the whole rate at its last tick because the concurrency cap
+        #: held it back: the poller may spend the rest (scheduler.pollpace)
+        self.spare_rate = True
+        #: the last claim was held back by the concurrency cap (a slot may free any moment)
+        self.capped = False
+        #: the last claim found nothing due
+        self.idle = False
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def pipeline_size(self) -> int:
+        """Trigger-calls to keep in flight now (the pipeline's size, or the fixed bound)."""
+        cap = self.settings.max_inflight_posts
+        return cap if self._pipeline is None else min(cap, self._pipeline.target())
 
     def pause(self, reason: str) -> None:
         self.paused_reason = reason
@@ -128,9 +146,11 @@ class Dispatcher:
         """Claim what can be sent now and start sending it; returns how many were claimed."""
         await self.flush()
         if self.paused_reason is not None:
+            self.spare_rate = True
             return 0
-        budget = self.settings.max_inflight_posts - len(self._inflight)
+        budget = self.pipeline_size - len(self._inflight)
         if budget <= 0:
+            self.spare_rate = False  # the pipeline is full: dispatch is bound by the rate
             return 0
         now = self._clock()
         res = await dbexec.run(
@@ -144,6 +164,9 @@ class Dispatcher:
             max_live=self.settings.max_live_calls,
             providers=(self._client.name,),
         )
+        self.spare_rate = res.capped
+        self.idle = not res.jobs and not res.capped
+        self.capped = res.capped
         self.stats.claimed += len(res.jobs)
         self.stats.deferred += res.deferred
         for k, v in res.closed.items():
@@ -261,7 +284,9 @@ class Dispatcher:
             extra={"event": "answer_lost", "contact_id": job.contact_id, "error": error},
         )
 
-    async def _not_placed(self, job: DialJob, exc: ProviderError, retry_in: timedelta | None) -> None:
+    async def _not_placed(
+        self, job: DialJob, exc: ProviderError, retry_in: timedelta | None
+    ) -> None:
         """Certainly not placed: the write-ahead attempt is deleted (it is no attempt and
         takes no number) and the contact is due again ``retry_in`` from now."""
         now = self._clock()

@@ -35,6 +35,7 @@ class PollStats:
     not_placed: int = 0
     no_outcome: int = 0
     details_failures: int = 0
+    slots_freed: int = 0
 
     @property
     def requests(self) -> int:

@@ -28,6 +28,7 @@ finishing in a poll interval (``benchmarks/bench_polling.py`` measures it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -36,8 +37,10 @@ from datetime import datetime, timedelta
 from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
 from scheduler.errors import AccountError, ProviderError
+from scheduler.fetches import BackgroundFetches
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
 from scheduler.outcomes import classify, outcome_result
+from scheduler.pipeline import Pipeline
 from scheduler.providers.base import CallOutcome, CallRecord
 from scheduler.reconcile import (
     DEFAULT_GRACE,
@@ -50,6 +53,7 @@ from scheduler.reconcile import (
 from scheduler.sweep import SweepGate
 from storage.attempts import (
     LiveAttempt,
+    free_slots,
     linked_call_ids,
     load_live,
     mark_not_placed,
@@ -66,6 +70,8 @@ log = logging.getLogger("vaani.poller")
 MAX_DETAILS_FAILURES = 3
 #: Outcomes applied per transaction at most.
 APPLY_BATCH = 200
+#: A history read that took longer than this is followed by a fresh load of the accepted calls.
+STALE_AFTER = timedelta(seconds=1)
 
 
 class OutcomePoller:
@@ -98,6 +104,14 @@ class OutcomePoller:
         self._history = HistoryReader(page_size=page_size, max_pages=max_pages, skew=skew)
         self.details_concurrency = details_concurrency
         self._details_slots = asyncio.Semaphore(details_concurrency)  # renewed per poll
+        #: sizes the details fetches in flight by Little's law (scheduler.pipeline) when set;
+        #: ``details_concurrency`` is then the least
+        self.pipeline: Pipeline | None = None
+        #: details fetched across polls (the daemon's choice; None: within each poll)
+        self.background: BackgroundFetches[tuple[LiveAttempt, CallResult]] | None = None
+        #: the daemon whose live calls this poller reads (None: every daemon's); the daemon
+        #: adopts the calls of daemons that stopped (``storage.owners``)
+        self.owner: str | None = None
         self._rules = OutcomeRules(policies)  # the daemon shares its cache with the dispatcher
         self._details_failures: dict[int, int] = {}
         self._last_lookup: dict[int, datetime] = {}
@@ -117,14 +131,20 @@ class OutcomePoller:
         if self.sweep is not None and not self.sweep.due():
             return stats
         # the calls of other providers are read by the daemons that drive those providers
-        live, busy = await dbexec.run(load_live, self.engine, provider=self.client.name)
+        live, busy = await dbexec.run(
+            load_live, self.engine, provider=self.client.name, owner=self.owner
+        )
         stats.live = len(live)
         if not live:
             self._details_failures.clear()
             self._last_lookup.clear()
+            if self.background is not None:
+                self.background.prune(set())
             return stats
         now = self.clock()
         ids = {a.attempt_id for a in live}
+        if self.background is not None:
+            self.background.prune(ids)
         for memo in (self._details_failures, self._last_lookup):
             for gone in [k for k in memo if k not in ids]:
                 del memo[gone]
@@ -137,24 +157,33 @@ class OutcomePoller:
         }
         tracked = [a for a in accepted if a.attempt_id not in overdue]
         records, coverage = await self._history.read(self.client, tracked, unknown, stats)
+        if self.clock() - now > STALE_AFTER:
+            # the read waited (behind dispatch, which goes first): calls accepted meanwhile
+            # may be final in these records already. Only accepted ones are taken from the
+            # fresh load: unknown attempts are judged against reads made after they were
+            accepted = await self._fresh_accepted()
+        freeing: list[int] = []  # attempts whose call cannot be live: their slot is freed
         if unknown:
-            accepted += await self._reconcile(unknown, records, coverage, busy, stats)
+            promoted, absent = await self._reconcile(unknown, records, coverage, busy, stats)
+            accepted += promoted
+            freeing += absent
         by_call = {a.call_id: a for a in accepted if a.call_id}
         finals: dict[str, tuple[LiveAttempt, CallRecord]] = {}
         for rec in records:
             if rec.call_id in by_call and rec.call_id not in finals and classify(rec.status):
                 finals[rec.call_id] = (by_call[rec.call_id], rec)
-        self._details_slots = asyncio.Semaphore(self.details_concurrency)
-        done = await asyncio.gather(
-            *(self._result_for(attempt, rec, stats) for attempt, rec in finals.values()),
-            return_exceptions=True,
-        )
-        ready = [r for r in done if isinstance(r, tuple)]
-        for start in range(0, len(ready), APPLY_BATCH):
-            await self._apply_many(ready[start : start + APPLY_BATCH], stats)
-        errors = [e for e in done if isinstance(e, BaseException)]
-        if errors:  # an AccountError (the daemon pauses) or a bug, once the rest is applied
-            raise next((e for e in errors if isinstance(e, AccountError)), errors[0])
+        size = self.details_concurrency
+        if self.pipeline is not None:
+            size = max(size, self.pipeline.target())
+        self._details_slots = asyncio.Semaphore(size)
+        # a call seen ended frees its slot now, before its details are fetched
+        freeing += [a.attempt_id for a, _rec in finals.values() if not a.slot_freed]
+        if freeing:
+            stats.slots_freed = await dbexec.run(free_slots, self.engine, freeing, now=now)
+        if self.background is not None:
+            await self._fetch_in_background(list(finals.values()), size, stats)
+        else:
+            await self._fetch_now(list(finals.values()), stats)
         for attempt in accepted:
             if attempt.attempt_id in overdue and attempt.call_id not in finals:
                 await self._chase(attempt, now, stats)
@@ -173,6 +202,60 @@ class OutcomePoller:
             )
         return stats
 
+    async def _fetch_now(
+        self, finals: Sequence[tuple[LiveAttempt, CallRecord]], stats: PollStats
+    ) -> None:
+        """Fetch the details of ``finals`` and apply them before the poll returns."""
+        done = await asyncio.gather(
+            *(self._result_for(attempt, rec, stats) for attempt, rec in finals),
+            return_exceptions=True,
+        )
+        ready = [r for r in done if isinstance(r, tuple)]
+        for start in range(0, len(ready), APPLY_BATCH):
+            await self._apply_many(ready[start : start + APPLY_BATCH], stats)
+        errors = [e for e in done if isinstance(e, BaseException)]
+        if errors:  # an AccountError (the daemon pauses) or a bug, once the rest is applied
+            raise next((e for e in errors if isinstance(e, AccountError)), errors[0])
+
+    async def _fetch_in_background(
+        self, finals: Sequence[tuple[LiveAttempt, CallRecord]], limit: int, stats: PollStats
+    ) -> None:
+        """Submit the fetches of ``finals`` not yet under way (``limit`` running at once),
+        then apply those finished since the last poll."""
+        bg = self.background
+        assert bg is not None
+        bg.limit = limit
+        for attempt, rec in finals:
+            bg.submit(attempt.attempt_id, functools.partial(self._result_for, attempt, rec, stats))
+        await self.apply_fetched(stats)
+
+    async def apply_fetched(
+        self, stats: PollStats | None = None, *, raise_errors: bool = True
+    ) -> None:
+        """Apply the outcomes whose details were fetched in the background since the last
+        time (also at shutdown); raise the first fetch failure once they are applied (or
+        keep it for the next poll, with ``raise_errors=False``)."""
+        bg = self.background
+        if bg is None:
+            return
+        stats = stats or PollStats()
+        ready = bg.take()
+        for start in range(0, len(ready), APPLY_BATCH):
+            batch = ready[start : start + APPLY_BATCH]
+            try:
+                await self._apply_many(batch, stats)
+            finally:
+                bg.applied([a.attempt_id for a, _r in batch])
+        exc = bg.error() if raise_errors else None
+        if exc is not None:
+            raise exc
+
+    async def _fresh_accepted(self) -> list[LiveAttempt]:
+        live, _busy = await dbexec.run(
+            load_live, self.engine, provider=self.client.name, owner=self.owner
+        )
+        return [a for a in live if a.state == AttemptState.ACCEPTED and a.call_id]
+
     # ----------------------------------------------------------------- lost answers
 
     async def _reconcile(
@@ -182,8 +265,9 @@ class OutcomePoller:
         coverage: HistoryCoverage,
         busy: Sequence[str],
         stats: PollStats,
-    ) -> list[LiveAttempt]:
-        """Decide the unknown attempts; return those that became accepted."""
+    ) -> tuple[list[LiveAttempt], list[int]]:
+        """Decide the unknown attempts; return those that became accepted, and the ids of
+        those absent from the history (still undecided, their slot may be freed)."""
         phones = {phone_key(a.phone_e164) for a in unknown}
         relevant = [r for r in records if phone_key(r.contact_number) in phones]
         ids = {r.call_id for r in relevant}
@@ -230,6 +314,7 @@ class OutcomePoller:
                         state=AttemptState.ACCEPTED.value,
                         call_id=rec.call_id,
                         outcome_deadline_at=now + self.outcome_deadline,
+                        slot_freed=False,  # mark_reconciled gave it its slot back
                     )
                 )
                 log.info(
@@ -254,7 +339,8 @@ class OutcomePoller:
                     "lost answer reconciled: the call was not placed",
                     extra={"event": "not_placed", "attempt_id": attempt_id},
                 )
-        return promoted
+        freed = {a.attempt_id for a in unknown if a.slot_freed}
+        return promoted, [i for i in verdicts.absent if i not in freed]
 
     # ----------------------------------------------------------------- outcomes
 

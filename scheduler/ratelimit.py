@@ -146,6 +146,7 @@ class RateLimiter:
         self._queue: list[tuple[int, int, _Waiter]] = []
         self._seq = itertools.count()
         self._inflight = 0
+        self._granted_at: deque[float] = deque()  # grant times of requests in flight, FIFO
         # what the server told us
         self._header_limit: int | None = None
         self._period_s = 1.0
@@ -232,7 +233,8 @@ class RateLimiter:
         now = self._clock()
         self._inflight = max(0, self._inflight - 1)
         self._stats["observed"] += 1
-        self._learn_headers(now, rate)
+        started = self._granted_at.popleft() if self._granted_at else now
+        self._learn_headers(now, rate, latency=now - started)
         if status == 429:
             # a 429 whose headers say budget is left is not about our pace (a quota of some
             # other kind, an overloaded server): pause as asked, but do not slow down for it
@@ -254,6 +256,7 @@ class RateLimiter:
         self._first_grant = min(self._first_grant, now)
         self._tat = max(self._tat, now) + 1.0 / self._rate
         self._inflight += 1
+        self._granted_at.append(now)
         self._stats["granted"] += 1
         self._stats["granted_dispatch" if kind == "dispatch" else "granted_poll"] += 1
 
@@ -331,7 +334,7 @@ class RateLimiter:
             self._set_rate(self._rate + step)
             self._stats["increases"] += 1
 
-    def _learn_headers(self, now: float, rate: RateLimitInfo) -> None:
+    def _learn_headers(self, now: float, rate: RateLimitInfo, *, latency: float = 0.0) -> None:
         if rate.reset_s is not None and rate.reset_s > self._period_s:
             self._period_s = rate.reset_s
             self._adopt_limit()
@@ -339,8 +342,9 @@ class RateLimiter:
             self._header_limit = rate.limit
             self._adopt_limit(jump=True)
         if rate.remaining is not None:
-            # requests we sent since may not be counted yet: assume they all will be
-            left = rate.remaining - self._inflight
+            # requests we sent since may not be counted yet: assume they all will be; the
+            # server refilled meanwhile: count half the latency (it decided on the way)
+            left = rate.remaining - self._inflight + math.floor(self._cap * latency / 2)
             if left <= 0:
                 # out of budget: let the server refill one request's worth per request owed
                 # (a server that resets in fixed windows answers the next one with a 429,

@@ -8,6 +8,9 @@ margin) and not already linked to another attempt:
 
 * found: the attempt becomes ``accepted`` with that call_id
   (:func:`storage.attempts.mark_reconciled`) and is then followed like any other call;
+* not found in a history read back past the attempt's time: its call cannot be live, so it
+  stops holding a slot of the concurrency cap (``Verdicts.absent``), but the contact stays
+  blocked;
 * not found, once the history has been read back past the attempt's time and a grace period
   after sending has passed: the call was never placed. The attempt becomes ``not_placed`` and
   the contact is due again at once, its attempt count given back
@@ -29,6 +32,9 @@ from scheduler.providers.base import DEFAULT_SKEW, CallQuery, CallRecord, attemp
 
 #: How long after sending we wait for a lost call to show up before declaring it not placed.
 DEFAULT_GRACE = timedelta(seconds=60)
+#: How long after sending a lost call missing from the history stops holding a slot (the
+#: history may lag the call's creation a little; a call found later takes its slot back).
+DEFAULT_SETTLE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +69,10 @@ class Verdicts:
     matched: dict[int, CallRecord] = field(default_factory=dict)
     not_placed: list[int] = field(default_factory=list)
     undecided: list[int] = field(default_factory=list)
+    #: undecided attempts not in a history read past their time (and ``settle`` after
+    #: sending): their call cannot be live, so they free their slot; the contact stays
+    #: blocked until the grace has passed (invariant 3)
+    absent: list[int] = field(default_factory=list)
 
 
 def match_unknown(
@@ -75,6 +85,7 @@ def match_unknown(
     skew: timedelta = DEFAULT_SKEW,
     grace: timedelta = DEFAULT_GRACE,
     busy_phones: Collection[str] = (),
+    settle: timedelta = DEFAULT_SETTLE,
 ) -> Verdicts:
     """Decide each unknown attempt from the history records read in this poll.
 
@@ -109,8 +120,11 @@ def match_unknown(
             verdicts.matched[attempt.attempt_id] = found
             continue
         sent = attempt.sent_at or attempt.created_at
-        if coverage.covers(attempt.created_at - skew) and now >= sent + grace:
+        covered = coverage.covers(attempt.created_at - skew)
+        if covered and now >= sent + grace:
             verdicts.not_placed.append(attempt.attempt_id)
         else:
             verdicts.undecided.append(attempt.attempt_id)
+            if covered and now >= sent + settle:
+                verdicts.absent.append(attempt.attempt_id)
     return verdicts

@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING
 
 from scheduler import dbexec
 from scheduler.daemon import Daemon, DaemonSettings
+from scheduler.pipeline import LatencyGate, Pipeline
 from scheduler.providers import DEFAULT_PROVIDER, make_provider, provider_spec
 from scheduler.providers.base import EventSource
 from scheduler.providers.http import RequestGate
-from scheduler.ratelimit import LimiterRegistry
+from scheduler.ratelimit import LimiterRegistry, RateLimiter
 from scheduler.ratelimit_windows import Window, WindowedGate, parse_window
 from scheduler.reachability import Reachability, ReachabilityGate, display_url
+from scheduler.sharedgate import plan_gate
 from storage.engine import Engine
 from storage.progress import Progress
 
@@ -59,6 +61,11 @@ class Drive:
         return tuple(parse_window(w) for w in provider_spec(self.provider).rate_windows)
 
 
+def limiter_rate(limiter: RateLimiter) -> Callable[[], float]:
+    """The rate ``limiter`` currently allows (it slows down after 429s)."""
+    return lambda: limiter.current_rate
+
+
 async def run_daemons(
     engine: Engine,
     settings: DaemonSettings,
@@ -79,13 +86,24 @@ async def run_daemons(
             own = replace(settings, rate=drive.rate) if drive.rate else settings
             limiter = registry.get(drive.provider, drive.api_key, rate=own.rate)
             reach = Reachability("the API", warn_every=own.unreachable_warn_every)
+            # in flight: rate x measured latency (Little's law), per kind of request
+            pipeline = Pipeline(limiter_rate(limiter), overhead=own.tick)
+            fetches = Pipeline(limiter_rate(limiter))
+            # PostgreSQL: the daemons of the database share the plan (scheduler.sharedgate)
+            shared = await dbexec.run(
+                plan_gate, engine, limiter, provider=drive.provider, api_key=drive.api_key
+            )
             windows = drive.plan_windows()
-            gate: RequestGate = WindowedGate(limiter, windows) if windows else limiter
+            gate: RequestGate = WindowedGate(shared, windows) if windows else shared
             client = make_provider(
                 drive.provider,
                 api_key=drive.api_key,
                 base_url=drive.base_url,
-                gate=ReachabilityGate(gate, reach),
+                gate=LatencyGate(
+                    ReachabilityGate(gate, reach),
+                    {"dispatch": pipeline, "poll": fetches},
+                    max_in_flight=own.max_connections,
+                ),
                 timeout=own.request_timeout,
                 retry=own.retry,
                 max_connections=own.max_connections,
@@ -103,6 +121,8 @@ async def run_daemons(
                     stop_requested=stop_requested,
                     reachability=reach,
                     handle_signals=len(drives) == 1,
+                    pipeline=pipeline,
+                    fetch_pipeline=fetches,
                 )
             )
         if listen is not None:

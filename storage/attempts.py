@@ -3,6 +3,7 @@
 * :func:`load_live` reads every attempt still waiting on the API (``accepted`` calls awaiting
   an outcome, ``unknown`` lost answers) as :class:`LiveAttempt` values, and the numbers with
   a trigger-call in flight;
+* :func:`free_slots` lets attempts whose call cannot be live stop counting against the cap;
 * :func:`linked_call_ids`, :func:`mark_reconciled` and :func:`mark_not_placed` settle a lost
   answer once the scheduler has matched it against the call history (the matching itself is a
   pure function in ``scheduler.reconcile``);
@@ -47,6 +48,7 @@ class LiveAttempt:
     created_at: datetime
     sent_at: datetime | None
     outcome_deadline_at: datetime | None
+    slot_freed: bool = False  # no longer counts against the concurrency cap
 
     @property
     def since(self) -> datetime:
@@ -55,12 +57,15 @@ class LiveAttempt:
 
 
 def load_live(
-    engine: Engine, *, provider: str | None = None
+    engine: Engine, *, provider: str | None = None, owner: str | None = None
 ) -> tuple[list[LiveAttempt], list[str]]:
     """Accepted and unknown attempts (oldest first), and the numbers of reserved ones (POST
-    in flight); of ``provider`` only, when given (a daemon reads only its provider's calls)."""
+    in flight); of ``provider`` only, when given (a daemon reads only its provider's calls),
+    and owned by daemon ``owner`` only, when given (``storage.owners``: each live call is
+    polled by one daemon). The busy numbers are every daemon's."""
     states = [s.value for s in (AttemptState.ACCEPTED, AttemptState.UNKNOWN)]
     mine = Attempt.provider == provider if provider is not None else true()
+    owned = Attempt.daemon_id == owner if owner is not None else true()
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -74,9 +79,10 @@ def load_live(
                 Attempt.created_at,
                 Attempt.sent_at,
                 Attempt.outcome_deadline_at,
+                Attempt.slot_freed_at,
             )
             .join(Campaign, Campaign.id == Attempt.campaign_id)
-            .where(Attempt.state.in_(states), mine)
+            .where(Attempt.state.in_(states), mine, owned)
             .order_by(Attempt.created_at, Attempt.id)
         ).all()
         busy = conn.execute(
@@ -94,6 +100,7 @@ def load_live(
                 created_at=r.created_at,
                 sent_at=r.sent_at,
                 outcome_deadline_at=r.outcome_deadline_at,
+                slot_freed=r.slot_freed_at is not None,
             )
             for r in rows
         ]
@@ -141,11 +148,33 @@ def mark_reconciled(
                     accepted_at=now,
                     outcome_deadline_at=now + outcome_deadline,
                     call_started_at=call_started_at,
+                    slot_freed_at=None,  # found after all: its call may be live again
                 )
             ).rowcount
             return bool(moved)
     except IntegrityConflict:  # another daemon linked the same call a moment ago
         return False
+
+
+def free_slots(engine: Engine, attempt_ids: Collection[int], *, now: datetime) -> int:
+    """The live attempts ``attempt_ids`` stop counting against the concurrency cap (their
+    call was seen ended, or is not in a history read past their time); they stay live, and
+    their contacts blocked, until settled. Returns how many were freed now."""
+    if not attempt_ids:
+        return 0
+    live = [AttemptState.ACCEPTED.value, AttemptState.UNKNOWN.value]
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(Attempt)
+                .where(
+                    Attempt.id.in_(list(attempt_ids)),
+                    Attempt.state.in_(live),
+                    Attempt.slot_freed_at.is_(None),
+                )
+                .values(slot_freed_at=now)
+            ).rowcount
+        )
 
 
 def mark_not_placed(

@@ -10,8 +10,9 @@ In short transactions:
 2. After the POST, ``storage.settle`` records what became of it.
 
 Concurrency: on PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so two
-daemons never pick the same contact, and a transaction-level advisory lock serialises claim
-transactions so the concurrent-call cap holds across daemons. On SQLite every transaction is
+daemons never pick the same contact. The concurrent-call cap holds across daemons with a
+transaction-level advisory lock, shared while even every live daemon claiming its most at once
+could not reach the cap, exclusive (claims one at a time) near it. On SQLite every transaction is
 ``BEGIN IMMEDIATE`` (see ``storage.engine``), which serialises claims the same way. Every
 update is a compare-and-set on the state it expects, and the partial unique index on attempts
 forbids a second live attempt for a contact whatever happens.
@@ -34,19 +35,17 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 
 from storage import outbox
 from storage.campaigns_repo import CampaignRecord
+from storage.caplock import CLAIM_MAX, lock_for_cap, slot_holders
 from storage.models import Attempt, Campaign, Contact, Suppression, UTCDateTime
 from storage.states import ATTEMPT_LIVE, AttemptState, CampaignStatus, ContactState
 
 #: Attempt states that count as a call (possibly) placed, for the rolling per-number cap.
 PLACED_STATES = (AttemptState.ACCEPTED, AttemptState.UNKNOWN, AttemptState.FINISHED)
-
-_CLAIM_LOCK_KEY = 0x5641414E49  # "VAANI": serialises claim transactions on PostgreSQL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +108,7 @@ class ClaimResult:
     jobs: list[DialJob] = field(default_factory=list)
     deferred: int = 0
     closed: dict[str, int] = field(default_factory=dict)
+    capped: bool = False  # the concurrency cap allowed fewer than asked for
 
 
 #: The dial decision for one candidate of a campaign (``campaigns.dialing.Decider``).
@@ -251,21 +251,25 @@ def claim_due(
 ) -> ClaimResult:
     """Claim up to ``limit`` contacts to dial now, in one short transaction.
 
-    ``max_live`` caps the calls in flight or awaiting an outcome across every daemon (of
-    ``providers``, when given).
+    ``max_live`` caps the calls that may be live across every daemon (of ``providers``, when
+    given: ``storage.caplock.slot_holders``).
     ``providers`` limits the claim to campaigns of those providers (the ones this daemon can
     place calls with); None claims from every running campaign.
     Contacts that ``decide`` defers get ``next_attempt_at`` moved (so they are not scanned
     again before then); closed ones reach their terminal state with the reason.
     """
     result = ClaimResult()
+    limit = min(limit, CLAIM_MAX)
     if limit <= 0:
         return result
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+        pg = conn.dialect.name == "postgresql"
+        if pg and max_live is not None and not lock_for_cap(conn, now, max_live):
+            return result
         if max_live is not None:
-            limit = min(limit, max_live - live_attempts(conn, providers))
+            room = max_live - slot_holders(conn, providers)
+            result.capped = room < limit
+            limit = min(limit, room)
             if limit <= 0:
                 return result
         for camp in running_campaigns(conn, now, providers):

@@ -222,6 +222,9 @@ class Attempt(Base):
     # the callback this call's outcome scheduled, or why the one asked for was ignored
     callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     callback_note: Mapped[str | None] = mapped_column(Text)
+    # set when the attempt stopped counting against the concurrency cap while still live:
+    # its call was seen ended, or a lost answer is not in a history read past its time
+    slot_freed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxEvent(Base):
@@ -257,6 +260,17 @@ class OutboxEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(300))  # never holds a secret
+
+
+class RateBucket(Base):
+    """A GCRA shared by the daemons of one database, per (provider, key fingerprint): the
+    theoretical arrival time (seconds, the database's clock). Never the key itself."""
+
+    __tablename__ = "rate_buckets"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_fp: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
 
 
 class Suppression(Base):

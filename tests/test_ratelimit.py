@@ -341,15 +341,32 @@ async def test_rate_limit_header_is_adopted() -> None:
 async def test_remaining_running_out_paces_the_next_request() -> None:
     vt = VirtualTime()
     lim = limiter(vt, 100.0, adaptive=False)
+    vt.now = 1.0
     for _ in range(4):
         await vt.complete(lim.acquire("poll"))
-    vt.now = 1.0
     # the server has 1 left, but 3 more of ours are still in flight: we owe 2
     lim.observe("poll", 200, RateLimitInfo(remaining=1, reset_s=1.0))
     log: list[tuple[float, str]] = []
     spawn([grab(lim, vt, "poll", log)])
     await vt.run(until=5)
     assert log[0][0] == pytest.approx(1.0 + 3 / 100.0)
+
+
+@async_test
+async def test_remaining_counts_the_refill_during_a_slow_answer() -> None:
+    # an answer that took 1 s was decided about half-way: the server refilled ~50 requests'
+    # worth at 100/s since, so 1 left and 3 in flight owe nothing (a slow API must not make
+    # the header pacing wait for budget the server already has)
+    vt = VirtualTime()
+    lim = limiter(vt, 100.0, adaptive=False)
+    for _ in range(4):
+        await vt.complete(lim.acquire("poll"))
+    vt.now = 1.0
+    lim.observe("poll", 200, RateLimitInfo(remaining=1, reset_s=1.0))
+    log: list[tuple[float, str]] = []
+    spawn([grab(lim, vt, "poll", log)])
+    await vt.run(until=5)
+    assert log[0][0] == pytest.approx(1.0)
 
 
 @async_test
