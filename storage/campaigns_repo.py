@@ -83,6 +83,7 @@ class CampaignRecord:
     import_stats: dict[str, int]
     webhook_url: str | None = None
     webhook_secret_fp: str | None = None  # a fingerprint only: the secret is never stored
+    archived_at: datetime | None = None  # `campaign archive`: hidden from `campaign list`
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:
@@ -135,10 +136,13 @@ def get_campaign(engine: Engine, campaign_id: int) -> CampaignRecord:
 
 
 def list_campaigns(
-    engine: Engine, *, statuses: Iterable[str] | None = None
+    engine: Engine, *, statuses: Iterable[str] | None = None, archived: bool = True
 ) -> list[CampaignRecord]:
-    """All campaigns (or those in ``statuses``), oldest first."""
+    """All campaigns (or those in ``statuses``), oldest first; without the archived ones when
+    ``archived`` is False."""
     stmt = select(Campaign).order_by(Campaign.id)
+    if not archived:
+        stmt = stmt.where(Campaign.archived_at.is_(None))
     if statuses is not None:
         stmt = stmt.where(Campaign.status.in_([str(s) for s in statuses]))
     with engine.connect() as conn:
@@ -214,6 +218,13 @@ def cancel_campaign(
 ) -> TransitionResult:
     """-> cancelled: nothing more is dialled; waiting contacts become ``cancelled``."""
     return _transition(engine, campaign_id, "cancel", reason=reason)
+
+
+def locked(conn: Connection, campaign_id: int) -> CampaignRecord:
+    """The campaign, its row locked until the caller's transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock). Raises
+    :class:`NotFound`."""
+    return _load(conn, campaign_id, lock=True)
 
 
 def _load(conn: Connection, campaign_id: int, *, lock: bool = False) -> CampaignRecord:

@@ -17,8 +17,8 @@
 * **a database made before migrations existed** (``metadata.create_all``: same tables, no
   ``alembic_version``): it is stamped at the revision whose schema it has (the baseline,
   ``0002`` when its campaigns already name a ``provider``, ``0003`` when it has the
-  ``outbox``, ``0004`` when it also has the webhook inbox, as ``create_all`` of today's models
-  makes it), and then upgraded normally.
+  ``outbox``, ``0004`` when it also has the webhook inbox, ``0007`` when campaigns have ``archived_at``,
+  as ``create_all`` of today's models makes it), and then upgraded normally.
 
 The Alembic ``Config`` is built in code from the package's own ``migrations`` directory, so no
 ``alembic.ini`` is needed on disk (an installed wheel carries the scripts as package data).
@@ -54,6 +54,8 @@ PROVIDER_REVISION = "0002"
 OUTBOX_REVISION = "0003"
 #: The revision that added the webhook inbox (``inbox_events``).
 INBOX_REVISION = "0004"
+#: The revision that added ``campaigns.archived_at``.
+ARCHIVE_REVISION = "0007"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -165,11 +167,13 @@ def _sqlite_pragma(conn: Connection, pragma: str) -> None:
 def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
     insp = inspect(conn)
+    columns = {c["name"] for c in insp.get_columns("campaigns")}
+    if "archived_at" in columns:
+        return ARCHIVE_REVISION
     if insp.has_table("inbox_events"):
         return INBOX_REVISION
     if insp.has_table("outbox"):
         return OUTBOX_REVISION
-    columns = {c["name"] for c in insp.get_columns("campaigns")}
     return PROVIDER_REVISION if "provider" in columns else BASELINE_REVISION
 
 

@@ -120,6 +120,8 @@ class Campaign(Base):
     # that signs them ("sha256:" + 12 hex); the secret itself is never stored
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret_fp: Mapped[str | None] = mapped_column(String(40))
+    # set by `campaign archive`: hidden from `campaign list` (unless --all), nothing else changes
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Contact(Base):
