@@ -330,3 +330,31 @@ def test_archive_and_delete(db_url: str, tmp_path: Path) -> None:
         assert conn.execute(select(func.count()).select_from(OutboxEvent)).scalar_one() == 0
     engine.dispose()
     one_line_error(run_cli("campaign", "delete", str(cid), "--yes", db_url=db_url), "no campaign")
+
+
+def test_console_requeue_route(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.console_helpers import serve
+
+    cid = create_campaign(sqlite_url, write_contacts_csv(tmp_path / "c.csv", rows(3)), *ALL_DAY)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(update(Contact).values(state="exhausted", outcome="no_answer", attempts=3))
+        conn.execute(update(Campaign).values(status="completed"))
+    with serve(sqlite_url, tmp_path) as console, console.client() as api:
+        bad = api.post(f"/api/campaigns/{cid}/requeue", json={"states": "pending"})
+        assert bad.status_code == 400 and "cannot be requeued" in bad.json()["error"]
+        done = api.post(f"/api/campaigns/{cid}/requeue", json={"outcomes": "no_answer"})
+        assert done.status_code == 200, done.text
+        assert done.json() == {
+            "id": cid,
+            "requeued": 3,
+            "status": "running",
+            "previous_status": "completed",
+        }
+        assert api.post("/api/campaigns/999/requeue").status_code == 404
+        assert (
+            "/api/campaigns/{campaign_id}/requeue" in api.get("/api/openapi.json").json()["paths"]
+        )
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Contact.state, Contact.attempts)).all()) == {("pending", 0)}
+    engine.dispose()
