@@ -42,19 +42,17 @@ REQUEUEABLE = (
     ContactState.CANCELLED.value,
     ContactState.DONE.value,
 )
-#: The columns ``update_settings`` may write.
-EDITABLE = frozenset(
-    {
-        "window_start",
-        "window_end",
-        "days",
-        "start_at",
-        "end_at",
-        "max_attempts",
-        "retry_delay_s",
-        "daily_cap_per_number",
-        "outbound_number",
-    }
+#: The columns ``update_settings`` may write, in the order ``campaign edit`` shows them.
+EDITABLE = (
+    "window_start",
+    "window_end",
+    "days",
+    "start_at",
+    "end_at",
+    "max_attempts",
+    "retry_delay_s",
+    "daily_cap_per_number",
+    "outbound_number",
 )
 _LIVE_CONTACT = (ContactState.DIALING.value, ContactState.AWAITING_OUTCOME.value)
 
@@ -93,7 +91,7 @@ def update_settings(
 ) -> Edited:
     """Write ``values`` (columns of :data:`EDITABLE`, already checked) to the campaign.
     Raises :class:`~storage.errors.NotFound`."""
-    unknown = set(values) - EDITABLE
+    unknown = set(values) - set(EDITABLE)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     now = now or utcnow()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,32 +31,19 @@ from campaigns.services.manage import (
 )
 from campaigns.wording import plural
 from storage.campaigns_repo import get_campaign
+from storage.manage import EDITABLE
 
 #: The options of ``campaign create`` that ``campaign import`` takes too.
 _FILE_OPTIONS = ("csv_path", "phone_column", "name_column", "region", "dnc_file", "rejects_path")
 
 
 @pass_app
-def _import(
-    app: AppContext,
-    campaign_id: int,
-    csv_path: Path,
-    phone_column: str | None,
-    name_column: str | None,
-    region: str | None,
-    dnc_file: Path | None,
-    rejects_path: Path | None,
-    as_json: bool,
-) -> None:
+def _import(app: AppContext, campaign_id: int, as_json: bool, **file_options: Any) -> None:
     from campaigns.importer.importer import ImportOptions  # loads pandas
 
-    options = ImportOptions(
-        phone_column=phone_column,
-        name_column=name_column,
-        region=region,
-        dnc_file=dnc_file,
-        rejects_path=rejects_path,
-    )
+    csv_path: Path = file_options.pop("csv_path")
+    rejects_path: Path | None = file_options["rejects_path"]
+    options = ImportOptions(**file_options)  # the option names are its fields
     engine = app.engine()
     stats = with_progress(
         lambda report: import_contacts(engine, campaign_id, csv_path, options, progress=report),
@@ -128,17 +116,7 @@ def edit(
     before, after = done.before, done.after
     changed = {
         col: (str(getattr(before, col)), str(getattr(after, col)))
-        for col in (
-            "window_start",
-            "window_end",
-            "days",
-            "start_at",
-            "end_at",
-            "max_attempts",
-            "retry_delay_s",
-            "daily_cap_per_number",
-            "outbound_number",
-        )
+        for col in EDITABLE
         if getattr(before, col) != getattr(after, col)
     }
     if as_json:
