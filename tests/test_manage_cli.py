@@ -117,8 +117,9 @@ def test_import_into_a_completed_campaign_runs_it_again(
 
 
 def test_requeue_redials_exhausted_contacts_and_lists_them(
-    sandbox_factory: Callable[..., Sandbox], sqlite_url: str, tmp_path: Path
+    sandbox_factory: Callable[..., Sandbox], db_url: str, tmp_path: Path
 ) -> None:
+    sqlite_url = db_url  # both backends (the name keeps the lines short)
     sb = sandbox_factory("--answer-rate", "0", "--call-seconds", "0.2-0.4", "--seed", "2")
     people = [r | {"sandbox_outcome": "no_answer"} for r in rows(3)]
     people[2]["sandbox_outcome"] = "busy"
@@ -198,6 +199,17 @@ def test_requeue_redials_exhausted_contacts_and_lists_them(
     assert only["requeued"] == 1
     again = cli_json(sqlite_url, "campaign", "requeue", str(cid), "--state", "exhausted,no_outcome")
     assert again["requeued"] == 2
+
+    # requeued into a campaign that has ended: they would expire at once, and the CLI says so
+    edited = cli_json(sqlite_url, "campaign", "edit", str(cid), "--end-at", "2020-01-01T00:00Z")
+    assert edited["changed"]["end_at"][1].startswith("2020-01-01 00:00:00")
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(update(Contact).values(state="expired"))
+    engine.dispose()
+    late = run_cli("campaign", "requeue", str(cid), "--state", "expired", db_url=sqlite_url)
+    assert "3 contacts requeued" in late.stdout, late.stderr
+    assert "Note: the campaign ended at 2020-01-01 00:00 UTC" in late.stdout
 
 
 def _closed_window(zone: str) -> str:

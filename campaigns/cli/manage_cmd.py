@@ -9,6 +9,7 @@ daemon sees every change at its next tick, no restart needed.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,12 @@ def requeue(
         f"Campaign {c.id} ({c.name!r}, {status}): {plural(done.requeued, 'contact')} requeued "
         f"with {plural(c.max_attempts, 'fresh attempt')} each."
     )
+    if done.requeued and c.end_at is not None and c.end_at <= datetime.now(UTC):
+        click.echo(
+            f"Note: the campaign ended at {c.end_at:%Y-%m-%d %H:%M} UTC, so they will expire "
+            f"at the next tick; move the end with: vaani-campaigns campaign edit {c.id} "
+            "--end-at ISO (or none)"
+        )
 
 
 @click.command()
