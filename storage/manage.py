@@ -7,9 +7,9 @@ PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), like the lifecycle steps of
 
 * :func:`update_settings` writes checked values (the caller checks them) and bumps
   ``updated_at``: a daemon's policy cache is keyed by it, so the next tick uses the new
-  policy. Pending contacts deferred to a later instant (a window opening, the daily cap) are
-  made due now, so the next tick decides them again under the new rules; ``retry_wait``
-  contacts keep their time (the re-dial delay of the call they had). Attempts already made
+  policy. Contacts never dialled yet but deferred to a later instant (a window opening, the
+  start) are made due now, so the next tick decides them again under the new rules; contacts
+  already called keep their time (a re-dial delay, a callback, a back-off are not shortened). Attempts already made
   stand: the cap is read against each contact's count.
 * :func:`requeue` moves closed contacts (exhausted, expired, cancelled, done) back to
   ``pending`` with a fresh count (``attempts = 0``); their attempts stay in ``attempts``, so
@@ -106,6 +106,7 @@ def update_settings(
                 Contact.campaign_id == campaign_id,
                 Contact.state == ContactState.PENDING.value,
                 Contact.next_attempt_at > now,
+                Contact.last_attempt_at.is_(None),  # never dialled: no re-dial time to keep
             )
             .values(next_attempt_at=now, updated_at=now)
         ).rowcount

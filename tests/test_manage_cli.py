@@ -259,6 +259,12 @@ def test_edit_reaches_a_running_daemon_without_a_restart(
         time.sleep(2)  # several ticks of 0.3 s: none may place a call
         assert len(sb.calls()) == placed < n
         assert proc.poll() is None, log.read_text()
+
+        # and open again: the deferred contacts are decided anew at the next tick, not at the
+        # opening of the closed window hours away
+        cli_json(db_url, "campaign", "edit", str(cid), "--window", "00:00-24:00")
+        wait_for(lambda: len(sb.calls()) == n, timeout=90, what="every contact called")
+        assert calls_per_number(sb) == {r["Phone"]: 1 for r in rows(n)}
         engine.dispose()
     finally:
         proc.terminate()
