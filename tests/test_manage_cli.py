@@ -304,6 +304,9 @@ def test_edit_checks_every_value_like_create(sqlite_url: str, tmp_path: Path) ->
     assert row.updated_at > stamp  # what a daemon's policy cache is keyed by
     res = run_cli(*edit, "--window", "08:00-21:00", db_url=sqlite_url)
     assert "window_start: 00:00 -> 08:00" in res.stdout, res.stderr
+    caller = cli_json(sqlite_url, *edit, "--caller-id", "+16505551234")
+    assert caller["changed"] == {"outbound_number": ["None", "+16505551234"]}
+    one_line_error(run_cli(*edit, "--caller-id", "+1" * 20, db_url=sqlite_url), "--caller-id:")
 
 
 def test_archive_and_delete(db_url: str, tmp_path: Path) -> None:
