@@ -116,11 +116,12 @@ def update_settings(
 
 def reopen_completed(conn: Connection, campaign_id: int, *, now: datetime) -> bool:
     """completed -> running, inside the caller's transaction: it has contacts to call again
-    (an import, a requeue). False when the campaign was not completed."""
+    (an import, a requeue). An archived campaign comes back into ``campaign list`` (it would
+    otherwise dial unseen). False when the campaign was not completed."""
     moved = conn.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == S.COMPLETED.value)
-        .values(status=S.RUNNING.value, status_reason=None, updated_at=now)
+        .values(status=S.RUNNING.value, status_reason=None, archived_at=None, updated_at=now)
     ).rowcount
     return bool(moved)
 

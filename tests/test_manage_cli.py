@@ -92,6 +92,8 @@ def test_import_into_a_completed_campaign_runs_it_again(
     cid = create_campaign(db_url, write_contacts_csv(tmp_path / "a.csv", rows(2)), *ALL_DAY)
     run_until_done(sandbox, db_url)
     assert status(db_url, cid) == "completed"
+    archived = run_cli("campaign", "archive", str(cid), db_url=db_url)
+    assert archived.returncode == 0, archived.stderr
 
     more = write_contacts_csv(tmp_path / "more.csv", rows(3, start=1))  # the first is known
     res = run_cli("campaign", "import", str(cid), "--csv", str(more), db_url=db_url)
@@ -99,6 +101,7 @@ def test_import_into_a_completed_campaign_runs_it_again(
     assert f"Campaign {cid} ('e2e', running): 2 of 3 contacts added to call." in res.stdout
     assert "1 duplicate" in res.stdout
     assert status(db_url, cid) == "running"
+    assert [c["id"] for c in cli_json(db_url, "campaign", "list")] == [cid]  # type: ignore[attr-defined]
 
     run_until_done(sandbox, db_url)
     assert status(db_url, cid) == "completed"
