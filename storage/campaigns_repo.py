@@ -5,6 +5,7 @@ The lifecycle (DESIGN.md)::
 
     draft --start--> running --pause--> paused --resume--> running
     running --complete--> completed          (the daemon: nothing left to do)
+    completed --import, requeue--> running   (storage.manage: people to call again)
     draft | running | paused --stop--> stopped      (calls in flight finish)
     draft | running | paused --cancel--> cancelled  (nothing more is dialled)
 
