@@ -5,6 +5,7 @@ The lifecycle (DESIGN.md)::
 
     draft --start--> running --pause--> paused --resume--> running
     running --complete--> completed          (the daemon: nothing left to do)
+    completed --import, requeue--> running   (storage.manage: people to call again)
     draft | running | paused --stop--> stopped      (calls in flight finish)
     draft | running | paused --cancel--> cancelled  (nothing more is dialled)
 
@@ -88,6 +89,7 @@ class CampaignRecord:
     holidays: str | None = None  # "IN,US" or "auto"
     max_callbacks: int = 2
     callback_keys: list[str] | None = None  # None: campaigns.callbacks.DEFAULT_KEYS
+    archived_at: datetime | None = None  # `campaign archive`: hidden from `campaign list`
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:
@@ -140,10 +142,13 @@ def get_campaign(engine: Engine, campaign_id: int) -> CampaignRecord:
 
 
 def list_campaigns(
-    engine: Engine, *, statuses: Iterable[str] | None = None
+    engine: Engine, *, statuses: Iterable[str] | None = None, archived: bool = True
 ) -> list[CampaignRecord]:
-    """All campaigns (or those in ``statuses``), oldest first."""
+    """All campaigns (or those in ``statuses``), oldest first; without the archived ones when
+    ``archived`` is False."""
     stmt = select(Campaign).order_by(Campaign.id)
+    if not archived:
+        stmt = stmt.where(Campaign.archived_at.is_(None))
     if statuses is not None:
         stmt = stmt.where(Campaign.status.in_([str(s) for s in statuses]))
     with engine.connect() as conn:
@@ -219,6 +224,13 @@ def cancel_campaign(
 ) -> TransitionResult:
     """-> cancelled: nothing more is dialled; waiting contacts become ``cancelled``."""
     return _transition(engine, campaign_id, "cancel", reason=reason)
+
+
+def locked(conn: Connection, campaign_id: int) -> CampaignRecord:
+    """The campaign, its row locked until the caller's transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock). Raises
+    :class:`NotFound`."""
+    return _load(conn, campaign_id, lock=True)
 
 
 def _load(conn: Connection, campaign_id: int, *, lock: bool = False) -> CampaignRecord:

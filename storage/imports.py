@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
-from storage import suppressions
+from storage import manage, suppressions
 from storage.campaigns_repo import CampaignRecord
 from storage.contact_copy import ContactCopy
 from storage.errors import NotFound, StorageError
@@ -197,6 +197,11 @@ class ImportTransaction:
         if self._copy is not None:
             with suppress(StorageError):
                 self._copy.close(type(exc), exc, exc.__traceback__)
+
+    def reopen_if_completed(self, campaign_id: int) -> bool:
+        """A completed campaign that got new contacts runs again (same transaction)."""
+        self.finish_contacts()
+        return manage.reopen_completed(self._conn, campaign_id, now=utcnow())
 
     def record_import_stats(self, campaign_id: int, counts: dict[str, int]) -> None:
         """Keep the import's counts with the campaign (``campaign show`` and reports)."""

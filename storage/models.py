@@ -131,6 +131,8 @@ class Campaign(Base):
     # read from these entity keys (NULL: the default keys)
     max_callbacks: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     callback_keys: Mapped[list[str] | None] = mapped_column(JSON)
+    # set by `campaign archive`: hidden from `campaign list` (unless --all), nothing else changes
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Contact(Base):

@@ -1,5 +1,5 @@
 """``vaani-campaigns campaign ...``: create (import a CSV), list, show, start, pause, resume,
-stop, cancel.
+stop, cancel; after creation: import, edit, requeue, contacts, archive, delete.
 
 Each command lives in its own module, imported only when it runs; this one only assembles
 the group.
@@ -12,6 +12,7 @@ import click
 from campaigns.cli.lazy import LazyGroup
 
 _LIFECYCLE = "campaigns.cli.lifecycle_cmd"
+_MANAGE = "campaigns.cli.manage_cmd"
 
 
 @click.group(
@@ -25,6 +26,12 @@ _LIFECYCLE = "campaigns.cli.lifecycle_cmd"
         "resume": f"{_LIFECYCLE}:resume",
         "stop": f"{_LIFECYCLE}:stop",
         "cancel": f"{_LIFECYCLE}:cancel",
+        "import": f"{_MANAGE}:import_",
+        "edit": f"{_MANAGE}:edit",
+        "requeue": f"{_MANAGE}:requeue",
+        "contacts": "campaigns.cli.contacts_cmd:contacts",
+        "archive": f"{_MANAGE}:archive",
+        "delete": f"{_MANAGE}:delete",
     },
 )
 def campaign() -> None:

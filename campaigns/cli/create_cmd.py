@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -28,8 +29,11 @@ from scheduler.provider_names import DEFAULT_PROVIDER, PROVIDER_NAMES
 from storage.states import CampaignStatus
 
 if TYPE_CHECKING:
-    from campaigns.importer.importer import ImportOptions
+    from campaigns.importer.importer import ImportOptions, ImportStats
+    from campaigns.importer.importer import Progress as ImportProgress
     from storage.engine import Engine
+
+T = TypeVar("T")
 
 #: Lowers the shortest --retry-delay accepted, for test rigs against the sandbox.
 MIN_RETRY_DELAY_ENV = "VAANI_MIN_RETRY_DELAY"
@@ -313,8 +317,19 @@ def _create(
     bar: bool,
 ) -> CreatedCampaign:
     """Run the use case, with a progress bar on a terminal."""
+    return with_progress(
+        lambda report: create_from_csv(
+            engine, csv_path, spec, options, progress=report, min_retry_delay=minimum
+        ),
+        bar=bar,
+    )
+
+
+def with_progress(run: Callable[[ImportProgress | None], T], *, bar: bool) -> T:
+    """``run(progress)``: with a progress bar of the import on a terminal (``bar``), else
+    with None (also ``campaign import``)."""
     if not bar:
-        return create_from_csv(engine, csv_path, spec, options, min_retry_delay=minimum)
+        return run(None)
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -331,9 +346,7 @@ def _create(
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return create_from_csv(
-            engine, csv_path, spec, options, progress=report, min_retry_delay=minimum
-        )
+        return run(report)
 
 
 def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
@@ -342,6 +355,14 @@ def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
         f"Created campaign {campaign_id} {created.name!r} ({created.status}): "
         f"{stats.imported} of {plural(stats.rows, 'contact')} to call."
     )
+    print_import_details(stats, rejects_path)
+    if created.status == CampaignStatus.DRAFT:
+        click.echo(f"Start it with: vaani-campaigns campaign start {campaign_id}")
+
+
+def print_import_details(stats: ImportStats, rejects_path: Path | None) -> None:
+    """What became of the rows not called, the --dnc lines that could not be read, and hints
+    (also ``campaign import``)."""
     if stats.duplicates or stats.invalid or stats.suppressed:
         click.echo(
             f"Not called: {plural(stats.duplicates, 'duplicate')}, {stats.invalid} invalid, "
@@ -365,5 +386,3 @@ def _print_summary(created: CreatedCampaign, rejects_path: Path | None) -> None:
             f"{plural(stats.no_country_code, 'number has', 'numbers have')} no country code: "
             "pass --region (e.g. --region IN)"
         )
-    if created.status == CampaignStatus.DRAFT:
-        click.echo(f"Start it with: vaani-campaigns campaign start {campaign_id}")

@@ -36,6 +36,7 @@ def _campaign_json(item: CampaignProgress) -> dict[str, Any]:
         "status_reason": c.status_reason,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
+        "archived_at": c.archived_at.isoformat() if c.archived_at else None,
         **progress.summary(),
         "counts": progress.counts,
     }
@@ -49,11 +50,12 @@ def _campaign_json(item: CampaignProgress) -> dict[str, Any]:
     type=click.Choice([s.value for s in CampaignStatus]),
     help="Only campaigns in this status (repeatable).",
 )
+@click.option("--all", "show_all", is_flag=True, help="Archived campaigns too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
-def list_(app: AppContext, statuses: tuple[str, ...], as_json: bool) -> None:
-    """List campaigns with their status and progress."""
-    campaigns = list_campaigns(app.engine(), statuses=statuses or None)
+def list_(app: AppContext, statuses: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """List campaigns with their status and progress (archived ones with --all)."""
+    campaigns = list_campaigns(app.engine(), statuses=statuses or None, archived=show_all)
     if as_json:
         print_json([_campaign_json(c) for c in campaigns])
         return
@@ -86,7 +88,7 @@ def _print_table(campaigns: list[CampaignProgress]) -> None:
         row = [
             str(c.id),
             c.name,
-            c.status,
+            c.status + (" (archived)" if c.archived_at else ""),
             *(str(s[k]) for k in ("total", "waiting", "in_flight", "done")),
             c.created_at.strftime("%Y-%m-%d %H:%M"),
         ]

@@ -217,7 +217,7 @@ def add_contacts(
     """Add the contacts of ``csv_path`` to an existing campaign, in one transaction.
 
     The same checks as :func:`create_campaign`; numbers already in the campaign are
-    duplicates. Row numbers continue after the campaign's highest (the rejects file still
+    duplicates. A completed campaign that gets contacts to call is running again. Row numbers continue after the campaign's highest (the rejects file still
     shows the file's own row numbers). Raises :class:`~storage.errors.NotFound`.
     """
     source = _Source.read(csv_path, options)
@@ -227,6 +227,8 @@ def add_contacts(
         begin_import(engine) as tx,
     ):
         tally = _import(tx, campaign_id, source, options, progress, rejects)
+        if tally.imported:  # people to call: a completed campaign runs again
+            tx.reopen_if_completed(campaign_id)
     stats = tally.freeze(source.dnc_rejected)
     return replace(stats, rejects_written=rejects.count if rejects is not None else 0)
 

@@ -90,10 +90,11 @@ class Transitioned:
 
 
 def list_campaigns(
-    engine: Engine, *, statuses: Iterable[str] | None = None
+    engine: Engine, *, statuses: Iterable[str] | None = None, archived: bool = False
 ) -> list[CampaignProgress]:
-    """Every campaign (or those in ``statuses``), oldest first, with its progress."""
-    campaigns = repo.list_campaigns(engine, statuses=statuses)
+    """Every campaign (or those in ``statuses``), oldest first, with its progress; archived
+    ones (``campaign archive``) only with ``archived``."""
+    campaigns = repo.list_campaigns(engine, statuses=statuses, archived=archived)
     counts = repo.counts_by_campaign(engine)
     return [CampaignProgress(campaign=c, progress=Progress(counts=counts[c.id])) for c in campaigns]
 

@@ -10,6 +10,7 @@ The product's errors become answers with the message alone, never a traceback: a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from campaigns.errors import CampaignsError, UserError
-from campaigns.services import dnc, lifecycle
+from campaigns.services import dnc, lifecycle, manage
 from campaigns.services.create import MIN_RETRY_DELAY, create_from_csv
 from campaigns.services.outlook import outlook
 from campaigns.services.preview import preview_csv
@@ -198,6 +199,33 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         ]
         return JSONResponse({"contacts": rows, "next_cursor": page.next_cursor})
 
+    async def requeue(request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise UserError('send JSON: {"states": "exhausted", "outcomes": "no_answer"}') from None
+        if not isinstance(payload, dict) or not all(
+            isinstance(payload.get(k, ""), str) for k in ("states", "outcomes")
+        ):
+            raise UserError('"states", "outcomes": give comma-separated strings')
+        done = await run_in_threadpool(
+            lambda: manage.requeue_contacts(
+                engine,
+                cid(request),
+                states=payload.get("states") or "exhausted",
+                outcomes=payload.get("outcomes") or None,
+            )
+        )
+        c = done.campaign
+        return JSONResponse(
+            {
+                "id": c.id,
+                "requeued": done.requeued,
+                "status": c.status,
+                "previous_status": done.previous_status,
+            }
+        )
+
     async def timeline(request: Request) -> Response:
         minutes = _int(request.query_params.get("minutes"), "minutes", 60)
         since = utcnow() - timedelta(minutes=max(1, min(minutes, 7 * 24 * 60)))
@@ -308,6 +336,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         Route("/api/campaigns/{campaign_id:int}/contacts", contacts),
         Route("/api/campaigns/{campaign_id:int}/timeline", timeline),
         Route("/api/campaigns/{campaign_id:int}/report.csv", report),
+        Route("/api/campaigns/{campaign_id:int}/requeue", requeue, methods=["POST"]),
         Route("/api/campaigns/{campaign_id:int}/{action}", step, methods=["POST"]),
         Route("/api/dnc", dnc_list, methods=["GET"]),
         Route("/api/dnc", dnc_add, methods=["POST"]),

@@ -96,6 +96,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/campaigns/preview": {"post": _op("What create would do; nothing stored", body=UPLOAD, _400=1, _413=1)},
             "/api/campaigns/{campaign_id}": {"get": _op("`campaign show` as JSON, next window, events", params=[ID], _404=1)},
             **lifecycle,
+            "/api/campaigns/{campaign_id}/requeue": {"post": _op("Fresh attempts for closed contacts (JSON: states, outcomes as `campaign requeue`)", params=[ID], _400=1, _404=1, _409=1)},
             "/api/campaigns/{campaign_id}/contacts": {
                 "get": _op(
                     "Contacts, keyset-paged: pass next_cursor back as cursor",
