@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.cli_helpers import create_campaign, run_cli
-from tests.console_helpers import TOKEN, serve
+from tests.console_helpers import TOKEN, serve, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "contacts.csv"
 FORM = {"name": "x", "agent_id": "a", "region": "IN"}
@@ -148,7 +148,8 @@ def test_without_a_token_loopback_only(sqlite_url: str, tmp_path: Path) -> None:
         "Error: --host 0.0.0.0 is not loopback: pass --token or set VAANI_CONSOLE_TOKEN to serve beyond this machine"
     ]
     with serve(sqlite_url, tmp_path, token=None) as console:
-        banner = console.log()
+        # the banner is printed once the server listens: health may answer a moment before
+        banner = wait_for(lambda: "#token=" in console.log() and console.log(), 10, "banner")
         assert "loopback only" in banner and "#token=" in banner
         made_up = banner.split("#token=")[1].split()[0]
         assert httpx.get(f"{console.base_url}/api/campaigns").status_code == 401
