@@ -26,7 +26,7 @@ the URL (at most every ``unreachable_warn_every`` s), and ``--until-done`` exits
 ``--until-done`` stops dialling but keeps polling until the live calls have their outcomes
 (or the outcome deadline flags them), then exits 3.
 
-The module is over the 400-line guideline (about 510): the life cycle, the three jobs and the
+The module is over the 400-line guideline (about 490): the life cycle, the three jobs and the
 account-error handling all share the daemon's state, and splitting them would pass it around.
 """
 
