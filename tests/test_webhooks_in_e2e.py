@@ -134,7 +134,11 @@ def test_webhooks_settle_calls_under_faults_and_a_sigkill(
         # an event's data names the call as ``call_id``; a polled record as ``id`` only
         pushed = [a for a in done if "call_id" in (a.raw or {})]
         assert len(done) == n
-        assert len(pushed) >= n * 0.6, (len(pushed), webhooks)
+        # most calls settle by their event; the rest are the dropped events and those sent
+        # while the daemon was down after the SIGKILL (the sandbox retries a delivery for
+        # 3.5 s only), which the sweep finds: how many ended in that gap depends on how fast
+        # the daemon had dialled, so the bound is loose
+        assert len(pushed) >= n * 0.4, (len(pushed), webhooks)
         events = list_events(engine, "vaniagent")
         assert len(events) >= len(pushed)
         assert all(e.applied_at is not None for e in events)
