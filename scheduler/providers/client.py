@@ -11,7 +11,7 @@ rate-limit headers and error bodies read, and implements the calls of its own wi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -23,6 +23,29 @@ from scheduler.providers.base import Capabilities
 from scheduler.providers.config import ProviderConfig
 from scheduler.providers.http import HttpCore, RequestGate
 from scheduler.retry import RetryPolicy, Sleep
+
+
+class HeaderAuth(httpx.Auth):
+    """The key in one request header (``template`` formats it), and never in a repr."""
+
+    def __init__(self, header: str, api_key: str, template: str = "{}") -> None:
+        self._header = header
+        self._value = template.format(api_key)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign ``request`` (httpx calls this once per request)."""
+        request.headers[self._header] = self._value
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_key='{REDACTED}')"
+
+
+class BearerAuth(HeaderAuth):
+    """``Authorization: Bearer <key>`` (VaniAgent; Voisnap with an API key or a JWT)."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__("Authorization", api_key, "Bearer {}")
 
 
 class HttpProvider:

@@ -20,13 +20,12 @@ which stay public for the tests and the benchmarks. Requests go through
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from scheduler.logs import REDACTED
 from scheduler.providers.base import (
     CallOutcome,
     CallPage,
@@ -37,7 +36,7 @@ from scheduler.providers.base import (
     Listing,
     PlacedCall,
 )
-from scheduler.providers.client import HttpProvider
+from scheduler.providers.client import HeaderAuth, HttpProvider
 from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaani_wire import (
     PAGE_SIZE_MAX,
@@ -68,19 +67,11 @@ CAPABILITIES = Capabilities(
 )
 
 
-class VaaniAuth(httpx.Auth):
+class VaaniAuth(HeaderAuth):
     """Vaani's authentication: the key in the ``X-API-Key`` header of every request."""
 
     def __init__(self, api_key: str) -> None:
-        self._key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign ``request`` (httpx calls this once per request)."""
-        request.headers["X-API-Key"] = self._key
-        yield request
-
-    def __repr__(self) -> str:
-        return f"VaaniAuth(api_key='{REDACTED}')"
+        super().__init__("X-API-Key", api_key)
 
 
 class VaaniProvider(HttpProvider):

@@ -46,6 +46,7 @@ from scheduler.providers.wire_common import (
     as_object,
     as_status,
     as_text,
+    is_last_page,
     parse_timestamp,
 )
 
@@ -206,14 +207,9 @@ def parse_logs(data: Any, *, page: int, page_size: int) -> CallPage:
     number = as_count(counts.get("page")) or page
     total = as_count(counts.get("total", counts.get("total_count")))
     pages = as_count(counts.get("total_pages"))
-    if not items:
-        last = True
-    elif pages is not None:
-        last = number >= pages
-    elif total is not None:
-        last = number * size >= total
-    else:
-        last = len(items) < size
+    last = is_last_page(
+        count=len(items), page=number, page_size=size, total=total, total_pages=pages
+    )
     return CallPage(
         records=records,
         page=number,

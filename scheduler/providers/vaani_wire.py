@@ -41,6 +41,7 @@ from scheduler.providers.wire_common import (
     as_status,
     as_text,
     decode_json,
+    is_last_page,
     parse_rate_reset,
     parse_retry_after,
     parse_timestamp,
@@ -173,19 +174,15 @@ class HistoryPage:
 
     @property
     def is_last(self) -> bool:
-        """Is this the end of the history? The pagination block decides when the API sends
-        one; only without it does a short page count as the end (an API that silently sends
-        fewer records than asked for would otherwise look finished, and a lost call not
-        found in a history we think complete is declared not placed)."""
+        """Is this the end of the history? (:func:`wire_common.is_last_page`)"""
         items = self.raw.get("data")
-        count = len(items) if isinstance(items, list) else 0
-        if count == 0:
-            return True
-        if self.total_pages is not None:
-            return self.page >= self.total_pages
-        if self.total is not None:
-            return self.page * self.page_size >= self.total
-        return count < self.page_size
+        return is_last_page(
+            count=len(items) if isinstance(items, list) else 0,
+            page=self.page,
+            page_size=self.page_size,
+            total=self.total,
+            total_pages=self.total_pages,
+        )
 
     def echoed_page_size(self) -> int | None:
         """The page size the pagination block echoes, if any."""

@@ -33,7 +33,7 @@ and is redacted from every message, log line and repr. What differs from Vaani:
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -45,7 +45,6 @@ from scheduler.errors import (
     InsufficientBalanceError,
     ProviderError,
 )
-from scheduler.logs import REDACTED
 from scheduler.providers import vaniagent_events
 from scheduler.providers.base import (
     CallOutcome,
@@ -58,7 +57,7 @@ from scheduler.providers.base import (
     PlacedCall,
     PushedEvent,
 )
-from scheduler.providers.client import HttpProvider
+from scheduler.providers.client import BearerAuth, HttpProvider
 from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaniagent_wire import (
     LIMIT_MAX,
@@ -87,21 +86,6 @@ CAPABILITIES = Capabilities(
     max_page_size=LIMIT_MAX,
     transcript_in_outcome=True,
 )
-
-
-class BearerAuth(httpx.Auth):
-    """``Authorization: Bearer <key>`` on every request."""
-
-    def __init__(self, api_key: str) -> None:
-        self._key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign ``request`` (httpx calls this once per request)."""
-        request.headers["Authorization"] = f"Bearer {self._key}"
-        yield request
-
-    def __repr__(self) -> str:
-        return f"BearerAuth(api_key='{REDACTED}')"
 
 
 def _refined(exc: APIStatusError, *, placing: bool) -> APIStatusError:

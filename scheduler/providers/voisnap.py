@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Generator
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote
@@ -41,7 +40,6 @@ from urllib.parse import quote
 import httpx
 
 from scheduler.errors import ProviderConfigError
-from scheduler.logs import REDACTED
 from scheduler.providers.base import (
     CallOutcome,
     CallPage,
@@ -52,7 +50,7 @@ from scheduler.providers.base import (
     Listing,
     PlacedCall,
 )
-from scheduler.providers.client import HttpProvider
+from scheduler.providers.client import BearerAuth, HttpProvider
 from scheduler.providers.http import RequestGate
 from scheduler.providers.voisnap_wire import (
     PAGE_SIZE_MAX,
@@ -133,21 +131,6 @@ def parse_paths(text: str | None) -> VoisnapPaths:
     return replace(VoisnapPaths(), **given)
 
 
-class VoisnapAuth(httpx.Auth):
-    """``Authorization: Bearer`` with the API key or JWT on every request."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign ``request`` (httpx calls this once per request)."""
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-    def __repr__(self) -> str:
-        return f"VoisnapAuth(token='{REDACTED}')"
-
-
 class VoisnapProvider(HttpProvider):
     """The Voisnap API as a :class:`~scheduler.providers.base.CallProvider`."""
 
@@ -188,7 +171,7 @@ class VoisnapProvider(HttpProvider):
         )
 
     def make_auth(self, api_key: str) -> httpx.Auth:
-        return VoisnapAuth(api_key)
+        return BearerAuth(api_key)
 
     async def place_call(self, request: DialRequest) -> PlacedCall:
         """``outbound_calls.create``; never resent unless certainly not sent. ``caller_id``

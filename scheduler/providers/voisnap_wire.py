@@ -40,6 +40,7 @@ from scheduler.providers.wire_common import (
     as_number,
     as_status,
     as_text,
+    is_last_page,
     parse_timestamp,
     shorten,
 )
@@ -190,15 +191,9 @@ def parse_page(data: Any, *, page: int, page_size: int) -> CallPage:
     size = served or page_size
     total = as_count(data.get("total"))
     total_pages = as_count(data.get("total_pages"))
-    # the pagination decides when it is there: a silently short page must not look final
-    if not items:
-        is_last = True
-    elif total_pages is not None:
-        is_last = number >= total_pages
-    elif total is not None:
-        is_last = number * size >= total
-    else:
-        is_last = len(items) < size
+    is_last = is_last_page(
+        count=len(items), page=number, page_size=size, total=total, total_pages=total_pages
+    )
     return CallPage(
         records=records,
         page=number,

@@ -193,3 +193,20 @@ def as_object(value: Any) -> dict[str, Any]:
         except json.JSONDecodeError:
             return {}
     return dict(value) if isinstance(value, dict) else {}
+
+
+def is_last_page(
+    *, count: int, page: int, page_size: int, total: int | None, total_pages: int | None
+) -> bool:
+    """Is a numbered page (1-based) of ``count`` records the end of the listing? The
+    pagination decides when the API sends it; only without it does a short page count as the
+    end (an API that silently sends fewer records than asked for would otherwise look
+    finished, and a lost call not found in a listing we think complete is declared not
+    placed)."""
+    if count == 0:
+        return True
+    if total_pages is not None:
+        return page >= total_pages
+    if total is not None:
+        return page * page_size >= total
+    return count < page_size
