@@ -81,17 +81,24 @@ def resolve(
     return out
 
 
+def missing_key(provider: str, who: str) -> UserError:
+    """The error for ``provider`` having no key (``who``: "running campaigns use"), naming
+    what to set."""
+    spec = PROVIDERS.get(provider)
+    env = spec.key_env if spec else "its API key"
+    how = f"pass --api-key or set {env}" if provider == "vaani" else f"set {env}"
+    return UserError(
+        f"{who} provider {provider!r}, which has no API key: {how} "
+        f"(or api-key in the config file's [providers.{provider}] table)"
+    )
+
+
 def require(runs: Mapping[str, ProviderRun], needed: Collection[str]) -> list[ProviderRun]:
     """The providers to drive: all with a key. UserError when none has one, or when a running
     campaign's provider has none (naming what to set)."""
     missing = sorted(set(needed) - set(runs))
     if missing:
-        spec = PROVIDERS.get(missing[0])
-        env = spec.key_env if spec else "its API key"
-        raise UserError(
-            f"running campaigns use provider {missing[0]!r}, which has no API key: set {env} "
-            f"(or api-key in the config file's [providers.{missing[0]}] table)"
-        )
+        raise missing_key(missing[0], "running campaigns use")
     if not runs:
         others = ", ".join(s.key_env for n, s in sorted(PROVIDERS.items()) if n != "vaani")
         also = f" (or {others} for campaigns of other providers)" if others else ""

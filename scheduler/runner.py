@@ -17,7 +17,8 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from scheduler import dbexec
 from scheduler.daemon import Daemon, DaemonSettings
 from scheduler.pipeline import LatencyGate, Pipeline
 from scheduler.providers import DEFAULT_PROVIDER, make_provider, provider_spec
-from scheduler.providers.base import EventSource
+from scheduler.providers.base import CallProvider, EventSource
 from scheduler.providers.http import RequestGate
 from scheduler.ratelimit import LimiterRegistry, RateLimiter
 from scheduler.ratelimit_windows import Window, WindowedGate, parse_window
@@ -66,6 +67,37 @@ def limiter_rate(limiter: RateLimiter) -> Callable[[], float]:
     return lambda: limiter.current_rate
 
 
+async def drive_gate(engine: Engine, drive: Drive, limiter: RateLimiter) -> RequestGate:
+    """The plan's gate for ``drive``'s requests: ``limiter``, shared with the other daemons
+    of the database on PostgreSQL (:mod:`scheduler.sharedgate`), and the plan's request
+    windows when it has several (:mod:`scheduler.ratelimit_windows`)."""
+    shared = await dbexec.run(
+        plan_gate, engine, limiter, provider=drive.provider, api_key=drive.api_key
+    )
+    windows = drive.plan_windows()
+    return WindowedGate(shared, windows) if windows else shared
+
+
+@asynccontextmanager
+async def plan_client(
+    engine: Engine, drive: Drive, *, rate: float, timeout: float = 30.0
+) -> AsyncIterator[CallProvider]:
+    """A client of ``drive``'s provider for a command that talks to the API outside the
+    daemon (``campaign recordings``, ``campaign test-call``): every request it sends takes
+    the same plan as the daemons' (``rate`` requests a second for this key, shared across
+    the daemons of a PostgreSQL database, 429s and ``Retry-After`` honoured), so such a
+    command never pushes a running campaign over the plan."""
+    limiter = LimiterRegistry().get(drive.provider, drive.api_key, rate=drive.rate or rate)
+    gate = await drive_gate(engine, drive, limiter)
+    client = make_provider(
+        drive.provider, api_key=drive.api_key, base_url=drive.base_url, gate=gate, timeout=timeout
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 async def run_daemons(
     engine: Engine,
     settings: DaemonSettings,
@@ -89,12 +121,7 @@ async def run_daemons(
             # in flight: rate x measured latency (Little's law), per kind of request
             pipeline = Pipeline(limiter_rate(limiter), overhead=own.tick)
             fetches = Pipeline(limiter_rate(limiter))
-            # PostgreSQL: the daemons of the database share the plan (scheduler.sharedgate)
-            shared = await dbexec.run(
-                plan_gate, engine, limiter, provider=drive.provider, api_key=drive.api_key
-            )
-            windows = drive.plan_windows()
-            gate: RequestGate = WindowedGate(shared, windows) if windows else shared
+            gate = await drive_gate(engine, drive, limiter)
             client = make_provider(
                 drive.provider,
                 api_key=drive.api_key,

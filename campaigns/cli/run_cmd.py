@@ -19,6 +19,7 @@ from campaigns.cli.common import AppContext, pass_app
 from campaigns.errors import UserError
 
 if TYPE_CHECKING:
+    from campaigns.provider_settings import ProviderRun
     from scheduler.runner import Drive
 
 if TYPE_CHECKING:
@@ -252,16 +253,31 @@ class ProviderKeys:
         from storage.campaigns_repo import list_campaigns
 
         running = {c.provider for c in list_campaigns(engine, statuses=["running"])}
-        return [
-            Drive(
-                provider=r.name,
-                api_key=r.api_key,
-                base_url=r.base_url,
-                **_limits(r.rate_limit, f"[providers.{r.name}] rate-limit"),
-                webhook_secret=r.webhook_secret,
-            )
-            for r in require(self.runs, running)
-        ]
+        return [_drive(r) for r in require(self.runs, running)]
+
+    def drive(self, provider: str) -> Drive:
+        """The drive of ``provider`` alone (a command about one campaign: ``campaign
+        recordings``, ``campaign test-call``); UserError naming the variable when it has no
+        key."""
+        from campaigns.provider_settings import missing_key
+
+        run = self.runs.get(provider)
+        if run is None:
+            raise missing_key(provider, "this campaign uses")
+        return _drive(run)
+
+
+def _drive(r: ProviderRun) -> Drive:
+    """The daemon's view of one provider's settings (its plan's rate limit checked)."""
+    from scheduler.runner import Drive
+
+    return Drive(
+        provider=r.name,
+        api_key=r.api_key,
+        base_url=r.base_url,
+        **_limits(r.rate_limit, f"[providers.{r.name}] rate-limit"),
+        webhook_secret=r.webhook_secret,
+    )
 
 
 @click.command()
