@@ -11,8 +11,10 @@ How it paces (all in one place, so concurrent requests never stampede):
   requests (at least one). Small, because the server's own tolerance is what absorbs network
   jitter between our clock and its clock; spending it on our bursts invites 429s, while a
   quarter second still lets a pool of workers start at once.
-* **Priority**: waiters queue in one line, ``"dispatch"`` before ``"poll"``, first come first
-  served within each. Only the head of the line sleeps; the others wait to be woken.
+* **Priority**: waiters queue in one line (:class:`~scheduler.waitline.WaitLine`),
+  ``"dispatch"`` before ``"poll"``, first come first served within each, except that while a
+  poll waits every third grant is its (polls are never starved). Only the head of the line
+  sleeps; the others wait to be woken.
 * **429**: pauses the whole limiter until ``Retry-After`` (capped), or for a jittered
   exponential backoff when the server gives none, and restarts at the steady pace, not with a
   burst.
@@ -40,8 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
-import itertools
 import math
 import random
 import re
@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from scheduler.errors import RateLimitInfo
+from scheduler.waitline import WaitLine
 
 #: Multiplicative decrease on a 429 (0.8: the saw-tooth averages ~90% of the real limit).
 DECREASE_FACTOR = 0.8
@@ -76,7 +77,6 @@ MAX_PAUSE_S = 120.0
 BACKOFF_MAX_S = 30.0
 BACKOFF_MIN_S = 0.05
 
-_PRIORITY = {"dispatch": 0}  # everything else ("poll") is 1
 _RATE = re.compile(
     r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hr|hour)s?\s*", re.IGNORECASE
 )
@@ -100,15 +100,6 @@ def parse_rate(text: str) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(f"invalid rate {text!r}: it must be more than zero")
     return rate
-
-
-class _Waiter:
-    __slots__ = ("cancelled", "event", "kind")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.event = asyncio.Event()
-        self.cancelled = False
 
 
 class RateLimiter:
@@ -143,8 +134,7 @@ class RateLimiter:
         self._tat = -math.inf  # GCRA theoretical arrival time
         self._paused_until = -math.inf
         self._not_before = -math.inf  # from X-RateLimit-Remaining running out
-        self._queue: list[tuple[int, int, _Waiter]] = []
-        self._seq = itertools.count()
+        self._line = WaitLine()
         self._inflight = 0
         self._granted_at: deque[float] = deque()  # grant times of requests in flight, FIFO
         # what the server told us
@@ -195,7 +185,7 @@ class RateLimiter:
             "pauses": self._stats["pauses"],
             "decreases": self._stats["decreases"],
             "increases": self._stats["increases"],
-            "waiting": len(self._queue),
+            "waiting": len(self._line),
             "inflight": self._inflight,
             "waited_s": round(self._waited_s, 3),
         }
@@ -204,29 +194,27 @@ class RateLimiter:
 
     async def acquire(self, kind: str) -> None:
         """Wait until a request of ``kind`` ("dispatch" or "poll") may be sent."""
-        waiter = _Waiter(kind)
-        heapq.heappush(self._queue, (_PRIORITY.get(kind, 1), next(self._seq), waiter))
+        waiter = self._line.join(kind)
         started = self._clock()
         try:
             while True:
-                if self._queue[0][2] is not waiter:
+                if self._line.head() is not waiter:
                     waiter.event.clear()
                     await waiter.event.wait()
                     continue
                 now = self._clock()
                 ready = self._ready_at(now)
                 if ready <= now:
-                    heapq.heappop(self._queue)
+                    self._line.served(waiter)
                     self._grant(now, kind)
                     self._waited_s += now - started
                     return
                 await self._sleep(ready - now)
         except BaseException:
-            waiter.cancelled = True
-            self._drop_cancelled()
+            self._line.cancel(waiter)
             raise
         finally:
-            self._wake_head()
+            self._line.wake_head()
 
     def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:
         """Learn from one finished attempt: its status (None: no answer) and rate headers."""
@@ -243,7 +231,7 @@ class RateLimiter:
             self._on_success(now)
         elif status is not None and rate.retry_after_s is not None:  # 503 asking to wait
             self._pause(now, rate.retry_after_s)
-        self._wake_head()
+        self._line.wake_head()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -259,15 +247,6 @@ class RateLimiter:
         self._granted_at.append(now)
         self._stats["granted"] += 1
         self._stats["granted_dispatch" if kind == "dispatch" else "granted_poll"] += 1
-
-    def _wake_head(self) -> None:
-        self._drop_cancelled()
-        if self._queue:
-            self._queue[0][2].event.set()
-
-    def _drop_cancelled(self) -> None:
-        while self._queue and self._queue[0][2].cancelled:
-            heapq.heappop(self._queue)
 
     def _set_rate(self, rate: float) -> None:
         floor = max(MIN_RATE, self.ceiling * FLOOR_SHARE)

@@ -12,8 +12,8 @@ Each window is a sliding log of the grant times of its last N requests: a reques
 when fewer than N went in the trailing T seconds. A token bucket of N per T would let up to
 about 2N through in one of the server's fixed windows (a full bucket spent at its end, then
 refilled); the log never exceeds N in ANY window of T, whatever the server's alignment.
-Waiters are served one line, dispatch before poll, first come first served within each, as
-the rate limiter does; only the head of the line sleeps.
+Waiters are served from one :class:`~scheduler.waitline.WaitLine`, as the rate limiter's
+are: dispatch before poll, but a waiting poll gets every third grant; only the head sleeps.
 
 Configuration (``scheduler.runner``): a provider's ``[providers.NAME] rate-limit`` of several
 comma-separated rates, ``"100/min,1000/h"``, is a set of windows (the limiter's own ceiling
@@ -24,8 +24,6 @@ A provider whose registry spec has ``rate_windows`` gets those when the config n
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,8 +33,7 @@ from typing import Any
 from scheduler.errors import RateLimitInfo
 from scheduler.providers.http import RequestGate
 from scheduler.ratelimit import parse_rate
-
-_PRIORITY = {"dispatch": 0}  # everything else ("poll") is 1
+from scheduler.waitline import WaitLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +69,6 @@ def parse_limits(text: str) -> tuple[float | None, tuple[Window, ...]]:
     return None, tuple(parse_window(p) for p in parts)
 
 
-class _Waiter:
-    __slots__ = ("cancelled", "event")
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.cancelled = False
-
-
 class WindowedGate:
     """A slot in every window, then the wrapped gate's (see the module docstring)."""
 
@@ -98,8 +87,7 @@ class WindowedGate:
         self._logs = [deque[float](maxlen=w.limit) for w in self.windows]
         self._clock = clock
         self._sleep = sleep
-        self._queue: list[tuple[int, int, _Waiter]] = []
-        self._seq = itertools.count()
+        self._line = WaitLine()
         self.granted = 0
 
     def ready_at(self, now: float) -> float:
@@ -119,31 +107,27 @@ class WindowedGate:
 
     async def acquire(self, kind: str) -> None:
         """Wait for a slot in every window, then for the wrapped gate."""
-        waiter = _Waiter()
-        heapq.heappush(self._queue, (_PRIORITY.get(kind, 1), next(self._seq), waiter))
+        waiter = self._line.join(kind)
         try:
             while True:
-                if self._queue[0][2] is not waiter:
+                if self._line.head() is not waiter:
                     waiter.event.clear()
                     await waiter.event.wait()
                     continue
                 now = self._clock()
                 ready = self.ready_at(now)
                 if ready <= now:
-                    heapq.heappop(self._queue)
+                    self._line.served(waiter)
                     for log in self._logs:
                         log.append(now)
                     self.granted += 1
                     break
                 await self._sleep(ready - now)
         except BaseException:
-            waiter.cancelled = True
+            self._line.cancel(waiter)
             raise
         finally:
-            while self._queue and self._queue[0][2].cancelled:
-                heapq.heappop(self._queue)
-            if self._queue:
-                self._queue[0][2].event.set()
+            self._line.wake_head()
         await self.gate.acquire(kind)
 
     def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:
