@@ -62,6 +62,10 @@ def recordings(
 
     Resumable: run it again to fetch only what is missing. Calls the provider kept no
     recording of are counted and skipped.
+
+    Exit codes: 0 done, 1 for an unknown campaign, a provider without recordings or an
+    unusable directory, 3 when the API refused the key or the balance or could not be
+    reached (the file in progress resumes on the next run).
     """
     from campaigns.outputs import protected_for
     from campaigns.services.manage import LIST_HINT
