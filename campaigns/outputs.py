@@ -53,6 +53,7 @@ __all__ = [
     "open_output_file",
     "protected_for",
     "protected_paths",
+    "refuse_protected",
 ]
 
 DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -119,6 +120,13 @@ def _refuse_protected(
                 f"{target}: refusing to write here: it is {item.what} ({item.path}); "
                 "nothing was written. Choose another output file."
             )
+
+
+def refuse_protected(target: str | Path, protected: Iterable[Protected]) -> None:
+    """UserError when ``target`` is (by real path or inode) one of ``protected``: for a writer
+    that makes its own files (``campaign recordings`` writes a directory of them), the same
+    refusal :class:`OutputFile` applies."""
+    _refuse_protected(str(target), os.path.realpath(target), _identity(target), protected)
 
 
 class OutputFile:

@@ -7,7 +7,9 @@ last_call_id, last_call_at, duration_s, summary, callback_at, callback_note`` an
 ``callback_at`` is the callback the (last) call's outcome scheduled, in UTC;
 ``callback_note`` says why a callback asked for was ignored (already past, cap, campaign end)
 or that it was moved into the calling window (``campaigns.callbacks``). With ``attempts=True``, one row per attempt
-instead. Contacts that were never called (invalid, suppressed, expired, cancelled) are present
+instead. With ``transcripts=True`` a last ``transcript`` column holds what was said on the
+row's call, one line per turn (``campaigns.transcripts``; kept in ``call_transcripts``, read
+by an outer join on the same pages); without it the report is exactly as before. Contacts that were never called (invalid, suppressed, expired, cancelled) are present
 with their reason.
 
 Streaming: :func:`write_report` writes to any binary stream (a file, stdout, an HTTP
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import multiprocessing
 import os
 import shutil
@@ -52,6 +55,7 @@ from campaigns.errors import UserError
 from campaigns.outputs import open_output, protected_for
 from campaigns.report_options import ReportOptions, check_filters, report_options
 from campaigns.report_pages import attempt_cells, contact_cells
+from campaigns.transcripts import transcript_cell
 from storage import reports
 from storage.engine import Engine, make_engine, reading
 from storage.reports import WHOLE, PageFilter, Span
@@ -97,6 +101,8 @@ __all__ = [
     "write_report",
 ]
 ENTITY_PREFIX = "entity."
+#: The last column with ``--transcripts``: the (last) call's transcript, one line per turn.
+TRANSCRIPT_COLUMN = "transcript"
 #: Prefix given to one of our columns whose name an original header already uses.
 CLASH_PREFIX = "vaani_"
 
@@ -126,10 +132,16 @@ class _Layout:
     keys: list[str | None]  # metadata key per original column; None for the phone column
     entity_keys: list[str]
     fixed: list[str]  # our columns, renamed on a clash with an original header
+    tail: tuple[str, ...] = ()  # after the entities: the transcript column, when asked for
 
     @property
     def headers(self) -> list[str]:
-        return [*self.originals, *self.fixed, *(ENTITY_PREFIX + k for k in self.entity_keys)]
+        return [
+            *self.originals,
+            *self.fixed,
+            *(ENTITY_PREFIX + k for k in self.entity_keys),
+            *self.tail,
+        ]
 
 
 def write_report(
@@ -180,7 +192,9 @@ def _export(
 ) -> tuple[int, list[str]]:
     """Header, then the rows: in this process, or in parts by worker processes."""
     check_filters(options)
-    layout = _layout(engine, campaign_id, attempts=options.attempts)
+    layout = _layout(
+        engine, campaign_id, attempts=options.attempts, transcripts=options.transcripts
+    )
     spans = _spans(engine, campaign_id, options)
     idx = _pick(layout.headers, options.columns)
     headers = layout.headers if idx is None else [layout.headers[i] for i in idx]
@@ -216,11 +230,17 @@ def write_rows(
         outcomes=options.outcomes,
         since=options.since,
         page_size=options.page_size,
+        transcripts=options.transcripts,
     )
     writer = csv.writer(stream)
     n = 0
     for page in pages(engine, campaign_id, filt, span):
-        rows = cells(page, keys, entity_keys)
+        if options.transcripts:  # the transcript is each row's last column
+            rows = cells([r[:-1] for r in page], keys, entity_keys)
+            for row, r in zip(rows, page, strict=True):
+                row.append(transcript_cell(_json_value(r[-1])))
+        else:
+            rows = cells(page, keys, entity_keys)
         writer.writerows(rows if idx is None else ([r[i] for i in idx] for r in rows))
         n += len(rows)
     return n
@@ -296,15 +316,24 @@ def _write_part(
         engine.dispose()
 
 
-def report_columns(engine: Engine, campaign_id: int, *, attempts: bool = False) -> list[str]:
+def _json_value(v: Any) -> Any:
+    """A JSON column read raw: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(v) if isinstance(v, str) else v
+
+
+def report_columns(
+    engine: Engine, campaign_id: int, *, attempts: bool = False, transcripts: bool = False
+) -> list[str]:
     """The headers a full report of the campaign would have (for ``--columns`` help)."""
-    return _layout(engine, campaign_id, attempts=attempts).headers
+    return _layout(engine, campaign_id, attempts=attempts, transcripts=transcripts).headers
 
 
 # --------------------------------------------------------------------------- layout
 
 
-def _layout(engine: Engine, campaign_id: int, *, attempts: bool) -> _Layout:
+def _layout(
+    engine: Engine, campaign_id: int, *, attempts: bool, transcripts: bool = False
+) -> _Layout:
     recorded = reports.campaign_columns(engine, campaign_id)
     if recorded is None:
         raise UserError(f"no campaign with id {campaign_id} (see `vaani-campaigns campaign list`)")
@@ -315,16 +344,19 @@ def _layout(engine: Engine, campaign_id: int, *, attempts: bool) -> _Layout:
         # the phone column is recorded by its metadata key
         keys = [None if k == phone_column else k for k in keys]
     taken = set(originals)
-    fixed = [
-        CLASH_PREFIX + c if c in taken else c
-        for c in (ATTEMPT_COLUMNS if attempts else CONTACT_COLUMNS)
-    ]
+    fixed = [_ours(c, taken) for c in (ATTEMPT_COLUMNS if attempts else CONTACT_COLUMNS)]
     return _Layout(
         originals=originals,
         keys=keys,
         entity_keys=reports.entity_keys(engine, campaign_id),
         fixed=fixed,
+        tail=(_ours(TRANSCRIPT_COLUMN, taken),) if transcripts else (),
     )
+
+
+def _ours(column: str, taken: set[str]) -> str:
+    """Our column's header, prefixed when an original header already has its name."""
+    return CLASH_PREFIX + column if column in taken else column
 
 
 def _pick(headers: list[str], wanted: Sequence[str] | None) -> list[int] | None:

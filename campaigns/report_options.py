@@ -31,6 +31,8 @@ class ReportOptions:
     columns: tuple[str, ...] | None = None  # choose and order; None = all
     since: datetime | None = None  # aware; rows updated or attempted at or after
     bom: bool = True
+    #: add a ``transcript`` column: what was said on the (last) call, one line per turn
+    transcripts: bool = False
     page_size: int = PAGE_SIZE
     #: processes that format rows; None: 2 on a multi-core machine (one if a single core)
     workers: int | None = None
@@ -63,6 +65,7 @@ def report_options(
     columns: str | None = None,
     since: str | None = None,
     bom: bool = True,
+    transcripts: bool = False,
 ) -> ReportOptions:
     """:class:`ReportOptions` from the values a person types (``--state done,exhausted``,
     ``--columns A,B``, ``--since 2026-11-23``); the filters themselves are checked when the
@@ -74,6 +77,7 @@ def report_options(
         columns=tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else None,
         since=parse_since(since) if since else None,
         bom=bom,
+        transcripts=transcripts,
     )
 
 

@@ -112,4 +112,5 @@ def outcome_result(details: CallOutcome) -> CallResult | None:
         entity=dict(details.entities),
         raw={k: v for k, v in details.raw.items() if k != "transcript"},
         details_fetched=True,
+        transcript=details.transcript,  # kept apart from the attempt (call_transcripts)
     )

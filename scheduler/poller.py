@@ -397,6 +397,7 @@ class OutcomePoller:
             call_started_at=rec.created_at,
             details_fetched=details is not None,
             error=None if details else "call details unavailable; outcome from the history",
+            transcript=details.transcript if details else None,  # kept in call_transcripts
         )
         return attempt, result
 

@@ -19,8 +19,8 @@
   ``0002`` when its campaigns already name a ``provider``, ``0003`` when it has the
   ``outbox``, ``0004`` when it also has the webhook inbox, ``0005`` when campaigns have
   ``skip_dates``, ``0006`` when its contacts count callbacks, ``0007`` when it has the shared
-  ``rate_buckets``, ``0008`` when campaigns have ``archived_at``, as ``create_all`` of today's
-  models makes it), and then upgraded normally.
+  ``rate_buckets``, ``0008`` when campaigns have ``archived_at``, ``0009`` when it has
+  ``call_transcripts``, as ``create_all`` of today's models makes it), and then upgraded normally.
 
 The Alembic ``Config`` is built in code from the package's own ``migrations`` directory, so no
 ``alembic.ini`` is needed on disk (an installed wheel carries the scripts as package data).
@@ -66,6 +66,8 @@ SHARED_LIMITER_REVISION = "0007"
 
 #: The revision that added ``campaigns.archived_at``.
 ARCHIVE_REVISION = "0008"
+#: The revision that added ``call_transcripts``.
+TRANSCRIPTS_REVISION = "0009"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -178,6 +180,8 @@ def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
     insp = inspect(conn)
     columns = {c["name"] for c in insp.get_columns("campaigns")}
+    if insp.has_table("call_transcripts"):
+        return TRANSCRIPTS_REVISION
     if "archived_at" in columns:
         return ARCHIVE_REVISION
     if insp.has_table("rate_buckets"):

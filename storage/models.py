@@ -355,3 +355,17 @@ class InboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the event as received
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CallTranscript(Base):
+    """What was said on a call, as its provider sent it, stored beside its attempt rather
+    than on it: transcripts are long, and the attempts rows that reports of a million contacts
+    stream stay lean. Written in the transaction that settles the call; absent when the
+    provider's outcome carries none."""
+
+    __tablename__ = "call_transcripts"
+
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    transcript: Mapped[Any] = mapped_column(JSON)

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Table, Text, bindparam, func, select,
 
 from storage import outbox, suppressions
 from storage.campaigns_repo import CampaignRecord
-from storage.models import Attempt, Campaign, Contact
+from storage.models import Attempt, CallTranscript, Campaign, Contact
 from storage.states import CONTACT_TERMINAL, AttemptState, ContactState, Outcome
 
 
@@ -41,6 +41,8 @@ class CallResult:
     call_started_at: datetime | None = None
     details_fetched: bool = False
     error: str | None = None  # why the outcome is flagged (e.g. no_outcome)
+    #: what was said, as the provider sent it (kept in ``call_transcripts``); None: none
+    transcript: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +144,7 @@ def apply_outcomes_on(
 _ATTEMPTS = cast(Table, Attempt.__table__)
 _CONTACTS = cast(Table, Contact.__table__)
 _CAMPAIGNS = cast(Table, Campaign.__table__)
+_TRANSCRIPTS = cast(Table, CallTranscript.__table__)
 
 _FINISH_ATTEMPT = (
     update(_ATTEMPTS)
@@ -162,6 +165,10 @@ _FINISH_ATTEMPT = (
     .returning(
         _ATTEMPTS.c.contact_id, _ATTEMPTS.c.campaign_id, _ATTEMPTS.c.phone_e164, _ATTEMPTS.c.call_id
     )
+)
+_KEEP_TRANSCRIPT = _TRANSCRIPTS.insert().values(
+    attempt_id=bindparam("aid"),
+    transcript=bindparam("transcript", type_=_TRANSCRIPTS.c.transcript.type),
 )
 _LOAD_CAMPAIGN = select(_CAMPAIGNS).where(_CAMPAIGNS.c.id == bindparam("camp"))
 _CONTACT_FACTS = select(_CONTACTS.c.attempts, _CONTACTS.c.callbacks, _CONTACTS.c.timezones).where(
@@ -191,6 +198,16 @@ _NOTE_CALLBACK = (
         callback_note=bindparam("callback_note", type_=Text()),
     )
 )
+
+
+def has_transcript(transcript: Any) -> bool:
+    """Is there anything to keep? An empty list, string or object (what providers send for a
+    call nobody answered) is stored as nothing, like a missing one."""
+    if transcript is None:
+        return False
+    if isinstance(transcript, str | list | dict):
+        return bool(transcript.strip() if isinstance(transcript, str) else transcript)
+    return True
 
 
 def _ended_at(result: CallResult, now: datetime) -> datetime:
@@ -236,6 +253,8 @@ def _apply(
     if finished is None:
         return None
     contact_id, campaign_id, phone, call_id = finished
+    if has_transcript(result.transcript):  # the attempt was finished just now: no row yet
+        conn.execute(_KEEP_TRANSCRIPT, {"aid": attempt_id, "transcript": result.transcript})
     if campaign_id not in campaigns:
         campaigns[campaign_id] = _campaign(conn, campaign_id)
     campaign = campaigns[campaign_id]

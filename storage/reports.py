@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, Text, func, or_, select, text, type_coerce
 
-from storage.models import Attempt, Campaign, Contact
+from storage.models import Attempt, CallTranscript, Campaign, Contact
 
 #: A page of result rows (tuples of raw column values).
 Page = Sequence[Any]
@@ -38,6 +38,16 @@ class PageFilter:
     outcomes: frozenset[str] = frozenset()
     since: datetime | None = None  # aware; rows updated or attempted at or after
     page_size: int = 5000
+    #: each row ends with its call's transcript (raw JSON; None when it has none)
+    transcripts: bool = False
+
+
+def _with_transcript(stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` with the transcript of its attempt as a last column (outer join: a call with
+    none, or a contact never called, reads None)."""
+    return stmt.add_columns(raw(CallTranscript.transcript)).outerjoin(
+        CallTranscript, CallTranscript.attempt_id == Attempt.id
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,7 +142,7 @@ def contact_pages(
     """Pages of contacts in row_number order, each with its last placed call; only row
     numbers in ``span``. Row: ``row_number, raw_phone, attributes, phone_e164, state,
     outcome, reason, attempts, call_id, last_call_at, duration_s, summary, entity,
-    callback_at, callback_note``."""
+    callback_at, callback_note`` (then ``transcript`` with ``filt.transcripts``)."""
     last_call = (
         select(Attempt.id)
         .where(Attempt.contact_id == Contact.id, Attempt.call_id.is_not(None))
@@ -165,6 +175,8 @@ def contact_pages(
         .order_by(Contact.row_number)
         .limit(filt.page_size)
     )
+    if filt.transcripts:
+        base = _with_transcript(base)
     if filt.states:
         base = base.where(Contact.state.in_(sorted(filt.states)))
     if filt.outcomes:
@@ -194,7 +206,7 @@ def attempt_pages(
     range's upper row_number is found on the index first, so that each page's sort is small.
     Row: ``row_number, raw_phone, attributes, phone_e164, attempt_no, state, call_id,
     created_at, accepted_at, finished_at, call_status, outcome, error, duration_s, summary,
-    entity, callback_at, callback_note``."""
+    entity, callback_at, callback_note`` (then ``transcript`` with ``filt.transcripts``)."""
     stmt: Select[Any] = (
         select(
             Contact.row_number,
@@ -221,6 +233,8 @@ def attempt_pages(
         .where(Contact.campaign_id == campaign_id)
         .order_by(Contact.row_number, Attempt.attempt_no)
     )
+    if filt.transcripts:
+        stmt = _with_transcript(stmt)
     if filt.states:
         stmt = stmt.where(Attempt.state.in_(sorted(filt.states)))
     if filt.outcomes:

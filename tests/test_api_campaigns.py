@@ -114,7 +114,11 @@ def test_contacts_keyset_paging_and_filters(sqlite_url: str, tmp_path: Path) -> 
 
 def test_report_streams_the_same_bytes_as_the_cli(sqlite_url: str, tmp_path: Path) -> None:
     cid = create_campaign(sqlite_url, SAMPLE, "--region", "IN")
-    for args, query in (((), {}), (("--attempts", "--no-bom"), {"attempts": "1", "no_bom": "1"})):
+    for args, query in (
+        ((), {}),
+        (("--attempts", "--no-bom"), {"attempts": "1", "no_bom": "1"}),
+        (("--transcripts",), {"transcripts": "1"}),
+    ):
         out = tmp_path / f"cli-{len(args)}.csv"
         res = run_cli("report", str(cid), "--out", str(out), *args, db_url=sqlite_url)
         assert res.returncode == 0, res.stderr

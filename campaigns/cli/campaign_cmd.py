@@ -1,5 +1,5 @@
 """``vaani-campaigns campaign ...``: create (import a CSV), list, show, start, pause, resume,
-stop, cancel; after creation: import, edit, requeue, contacts, archive, delete.
+stop, cancel; after creation: import, edit, requeue, contacts, archive, delete, recordings.
 
 Each command lives in its own module, imported only when it runs; this one only assembles
 the group.
@@ -32,6 +32,7 @@ _MANAGE = "campaigns.cli.manage_cmd"
         "contacts": "campaigns.cli.contacts_cmd:contacts",
         "archive": f"{_MANAGE}:archive",
         "delete": f"{_MANAGE}:delete",
+        "recordings": "campaigns.cli.recordings_cmd:recordings",
     },
 )
 def campaign() -> None:

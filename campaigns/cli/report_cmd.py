@@ -82,6 +82,12 @@ def _open_destination(out: str, protected: Iterable[Protected]) -> Iterator[Outp
     "or finished since, with --attempts). Times without an offset are UTC.",
 )
 @click.option(
+    "--transcripts",
+    is_flag=True,
+    help="Add a last 'transcript' column: what was said on the row's call, one line per turn "
+    "('agent: ...', 'user: ...'), empty when the provider sent none.",
+)
+@click.option(
     "--no-bom",
     is_flag=True,
     help="Plain UTF-8. By default a file starts with a UTF-8 byte order mark so that Excel "
@@ -103,6 +109,7 @@ def report(
     outcomes: tuple[str, ...],
     columns: str | None,
     since: str | None,
+    transcripts: bool,
     no_bom: bool,
     as_json: bool,
 ) -> None:
@@ -122,6 +129,7 @@ def report(
         columns=columns,
         since=since,
         bom=not no_bom,
+        transcripts=transcripts,
     )
     engine = app.engine()
     with _open_destination(out, protected_for(engine)) as destination:

@@ -175,6 +175,11 @@ _DAEMON_OPTIONS = [
 ]
 
 
+#: ``--rate-limit`` alone, for the one-off commands that talk to the API (``campaign
+#: recordings``): the same flag, default and variable as ``run``'s.
+rate_limit_option = _DAEMON_OPTIONS[0]
+
+
 def daemon_options(f: F) -> F:
     """The options of :func:`daemon_settings` (``--rate-limit``, ``--max-concurrent``, ...)."""
     for option in reversed(_DAEMON_OPTIONS):

@@ -250,6 +250,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
             columns=qp.get("columns") or None,
             since=qp.get("since") or None,
             bom=qp.get("no_bom", "") not in ("1", "true"),
+            transcripts=qp.get("transcripts", "") in ("1", "true"),
         )
         check_filters(options)
         campaign_id = cid(request)

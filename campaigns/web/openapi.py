@@ -111,7 +111,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op(
                     "The report, streamed; the same bytes as `vaani-campaigns report`",
                     params=[ID, _query("attempts", "1: one row per attempt"), _query("state", "repeatable"), _query("outcome", "repeatable"),
-                            _query("columns", "A,B,C"), _query("since", "ISO 8601"), _query("no_bom", "1: no byte order mark")],
+                            _query("columns", "A,B,C"), _query("since", "ISO 8601"), _query("no_bom", "1: no byte order mark"),
+                            _query("transcripts", "1: a last transcript column")],
                     _400=1, _404=1,
                 )
             },

@@ -18,7 +18,8 @@ poller looks at most records of a busy history only to see that they are not its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -305,4 +306,32 @@ class EventSource(Protocol):
     def parse_event(self, body: bytes) -> PushedEvent:
         """The event in a verified body; :class:`scheduler.errors.ProtocolError` when it is not
         one this provider sends (the receiver answers 400 and changes nothing)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStream:
+    """A call's recording as it downloads: where its bytes start, and the bytes."""
+
+    #: the byte the chunks start at: the offset asked for when the server honoured the range
+    #: (206), 0 when it sent the whole recording (200) whatever was asked
+    offset: int
+    #: the whole recording's size when the server says it (Content-Range or Content-Length)
+    total: int | None
+    content_type: str | None
+    #: the body as it arrives; a connection lost midway raises ``AnswerLostError``
+    chunks: AsyncIterator[bytes]
+
+
+@runtime_checkable
+class RecordingSource(Protocol):
+    """What a provider that keeps call audio adds to :class:`CallProvider` (Vaani's
+    ``GET /api/stream/{call_id}``): its recordings, streamed, resumable from a byte offset.
+    Requests pass the client's gate (the plan's rate limiter) like every other."""
+
+    def stream_recording(
+        self, call_id: str, *, offset: int = 0
+    ) -> AbstractAsyncContextManager[RecordingStream]:
+        """The recording of ``call_id`` from byte ``offset`` (a ``Range`` request when > 0);
+        :class:`scheduler.errors.NotFoundError` when the call has none."""
         ...

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -183,6 +185,22 @@ def error_for_status(
     return cls(message, status_code=status, method=method, path=path, detail=detail, rate=rate)
 
 
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def served_range(status: int, headers: Mapping[str, str]) -> tuple[int, int | None]:
+    """Where a streamed body starts and the whole resource's size (None: not said), from a
+    200 (``Content-Length``) or a 206 (``Content-Range: bytes N-M/T``). ValueError for a 206
+    whose Content-Range cannot be read: its bytes could not be placed."""
+    if status != 206:
+        length = headers.get("content-length", "")
+        return 0, int(length) if length.isdigit() else None
+    m = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
+    if m is None:
+        raise ValueError(f"206 with an unreadable Content-Range {headers.get('content-range')!r}")
+    return int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
+
+
 class HttpCore:
     """One provider's connection pool and request loop (see the module docstring)."""
 
@@ -262,6 +280,75 @@ class HttpCore:
         """
         retrying = build_retrying(self.retry, idempotent=method == "GET", sleep=self._sleep)
         return await retrying(self._attempt, method, path, kind, params, json)
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, *, kind: str, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """A GET whose body is read as it arrives (a call recording), with the same gate,
+        retries and error mapping as :meth:`call` until the response head is in; read its
+        body with :meth:`chunks` inside the block."""
+        retrying = build_retrying(self.retry, idempotent=True, sleep=self._sleep)
+        response: httpx.Response = await retrying(self._open_stream, path, kind, headers)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def chunks(self, response: httpx.Response, path: str) -> AsyncIterator[bytes]:
+        """The body of a :meth:`stream` response; a connection lost midway is an
+        :class:`AnswerLostError` (redacted), like any answer that never fully came."""
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            shown = self.redact(path)
+            raise map_transport_error(exc, method="GET", path=shown, redact=self.redact) from exc
+
+    async def _open_stream(
+        self, path: str, kind: str, headers: Mapping[str, str] | None
+    ) -> httpx.Response:
+        """One attempt of :meth:`stream`: the response head, the body still unread."""
+        shown = self.redact(path)
+        await self.gate.acquire(kind)
+        try:
+            request = self._http.build_request("GET", path, headers=headers)
+            response = await self._http.send(request, stream=True)
+        except asyncio.CancelledError:
+            self.gate.observe(kind, None, RateLimitInfo())
+            raise
+        except httpx.HTTPError as exc:
+            self.gate.observe(kind, None, RateLimitInfo())
+            raise map_transport_error(exc, method="GET", path=shown, redact=self.redact) from exc
+        status = response.status_code
+        log.debug("GET %s -> %d (streamed)", shown, status)
+        rate = self._rate_info(response.headers)
+        if status < 300:
+            self.last_rate = rate
+            self.gate.observe(kind, status, rate)
+            return response
+        try:
+            content = await response.aread()
+        except httpx.HTTPError:
+            content = b""
+        finally:
+            await response.aclose()
+        if status >= 400 and self._error_rate is not None:
+            rate = self._error_rate(rate, content)
+        self.last_rate = rate
+        self.gate.observe(kind, status, rate)
+        if status >= 400:
+            detail = self._error_detail(content)
+            raise error_for_status(
+                status,
+                method="GET",
+                path=shown,
+                detail=self.redact(detail) if detail else None,
+                rate=rate,
+                placing_call=False,
+            )
+        where = response.headers.get("location", "?")
+        raise self.protocol("GET", path, f"unexpected HTTP {status} redirect to {where}")
 
     async def _attempt(
         self,

@@ -1,9 +1,9 @@
 """Vaani behind the provider interface: the async client of the Vaani External API.
 
-Wire-identical to the official ``vaani-sdk`` 0.3.1 for the five endpoints the scheduler needs
-(health, trigger-call, call-history, call details, transcript), but unlike it the client keeps
-the rate-limit headers and tells *not sent* (safe to resend) from *answer lost* (the call may
-have been placed). Usage::
+Wire-identical to the official ``vaani-sdk`` 0.3.1 for the six endpoints the scheduler needs
+(health, trigger-call, call-history, call details, transcript, stream), but unlike it the
+client keeps the rate-limit headers and tells *not sent* (safe to resend) from *answer lost*
+(the call may have been placed). Usage::
 
     async with VaaniProvider(api_key, gate=limiter) as vaani:
         placed = await vaani.place_call(DialRequest(agent_id="sales", phone_e164="+14155550100",
@@ -12,7 +12,8 @@ have been placed). Usage::
 
 :class:`VaaniProvider` implements :class:`~scheduler.providers.base.CallProvider`
 (``place_call``, ``list_calls``, ``find_calls``, ``outcome``) on top of Vaani's own endpoint
-methods (``trigger_call``, ``call_history``, ``call_details``, ``transcript``, ``health``),
+methods (``trigger_call``, ``call_history``, ``call_details``, ``transcript``, ``health``,
+and ``stream_recording``, which makes it a :class:`~scheduler.providers.base.RecordingSource`),
 which stay public for the tests and the benchmarks. Requests go through
 :class:`~scheduler.providers.http.HttpCore`; the key travels in the ``X-API-Key`` header only
 (:class:`VaaniAuth`) and is redacted from every message, log line and repr.
@@ -20,7 +21,8 @@ which stay public for the tests and the benchmarks. Requests go through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -35,8 +37,10 @@ from scheduler.providers.base import (
     DialRequest,
     Listing,
     PlacedCall,
+    RecordingStream,
 )
 from scheduler.providers.client import HeaderAuth, HttpProvider
+from scheduler.providers.http import served_range
 from scheduler.providers.listing import find_newest_first
 from scheduler.providers.vaani_wire import (
     PAGE_SIZE_MAX,
@@ -187,6 +191,29 @@ class VaaniProvider(HttpProvider):
         """``GET /api/transcript/{call_id}``: the transcript as the API sends it."""
         path = f"/api/transcript/{_segment(call_id)}"
         return parse_transcript(await self._core.call("GET", path, kind="poll"))
+
+    @asynccontextmanager
+    async def stream_recording(
+        self, call_id: str, *, offset: int = 0
+    ) -> AsyncIterator[RecordingStream]:
+        """``GET /api/stream/{call_id}``: the call's audio (ogg), streamed; from byte
+        ``offset`` with ``Range: bytes=offset-`` (a :class:`RecordingSource`, for
+        ``campaign recordings``). A 404 (no such call, or no audio) is a NotFoundError."""
+        path = f"/api/stream/{_segment(call_id)}"
+        headers = {"Accept": "audio/ogg, audio/*;q=0.9, */*;q=0.1"}
+        if offset > 0:
+            headers["Range"] = f"bytes={int(offset)}-"
+        async with self._core.stream(path, kind="poll", headers=headers) as response:
+            try:
+                start, total = served_range(response.status_code, response.headers)
+            except ValueError as exc:
+                raise self._core.protocol("GET", path, str(exc)) from None
+            yield RecordingStream(
+                offset=start,
+                total=total,
+                content_type=response.headers.get("content-type"),
+                chunks=self._core.chunks(response, path),
+            )
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from scheduler.sandbox import recordings
 from scheduler.sandbox.config import SandboxConfig
 from scheduler.sandbox.fronts import FrontEnd, detail_error, front_end, header
 from scheduler.sandbox.gate import Gate
@@ -190,7 +191,8 @@ async def transcript(request: Request) -> Response:
 
 
 async def sandbox_calls(request: Request) -> Response:
-    return JSONResponse(_state(request).ground_truth())
+    transcripts = request.query_params.get("transcripts", "") in ("1", "true")
+    return JSONResponse(_state(request).ground_truth(transcripts=transcripts))
 
 
 async def sandbox_stats(request: Request) -> Response:
@@ -203,13 +205,15 @@ async def sandbox_reset(request: Request) -> Response:
 
 
 def vaani_routes() -> list[BaseRoute]:
-    """The Vaani wire (``seeds/000``): trigger a call, read the history, details, transcript."""
+    """The Vaani wire (``seeds/000``): trigger a call, read the history, details, transcript,
+    and stream a recording (:mod:`scheduler.sandbox.recordings`)."""
     return [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/trigger-call/", trigger_call, methods=["POST"]),
         Route("/api/call-history", call_history, methods=["GET"]),
         Route("/api/call_details/{call_id}", call_details, methods=["GET"]),
         Route("/api/transcript/{call_id}", transcript, methods=["GET"]),
+        Route("/api/stream/{call_id}", recordings.stream, methods=["GET"]),
     ]
 
 
@@ -233,6 +237,7 @@ def ground_truth_routes() -> list[BaseRoute]:
         Route("/sandbox/calls", sandbox_calls, methods=["GET"]),
         Route("/sandbox/stats", sandbox_stats, methods=["GET"]),
         Route("/sandbox/reset", sandbox_reset, methods=["POST"]),
+        Route("/sandbox/recording/{call_id}", recordings.ground_truth, methods=["GET"]),
     ]
 
 

@@ -61,6 +61,8 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     #: the webhook sender's counts (sent, delivered, dropped, duplicated, ...)
     webhooks: Counter[str] = field(default_factory=Counter)
+    #: recordings served (GET /api/stream): full (200), partial (206), bytes
+    recordings: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     concurrent: int = 0
     max_concurrent: int = 0
@@ -73,6 +75,7 @@ class Stats:
             "faults": {k: self.faults.get(k, 0) for k in ("429", "5xx", "lost", "slow")},
             "max_concurrent_requests": self.max_concurrent,
             "webhooks": dict(self.webhooks),
+            "recordings": {k: self.recordings.get(k, 0) for k in ("full", "partial", "bytes")},
         }
 
 
@@ -185,9 +188,14 @@ class SandboxState:
 
     # ----------------------------------------------------------------- ground truth
 
-    def ground_truth(self) -> dict[str, Any]:
+    def ground_truth(self, *, transcripts: bool = False) -> dict[str, Any]:
+        """Every placed call as it is now; with ``transcripts``, what was said on each too."""
         now = self.clock()
-        return {"calls": [c.ground_truth(now) for c in self.placed]}
+        calls = [c.ground_truth(now) for c in self.placed]
+        if transcripts:
+            for call, truth in zip(self.placed, calls, strict=True):
+                truth["transcript"] = call.details(now)["transcript"]
+        return {"calls": calls}
 
     def stats_dict(self) -> dict[str, Any]:
         out = self.stats.as_dict()
