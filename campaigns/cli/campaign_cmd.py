@@ -32,6 +32,7 @@ _MANAGE = "campaigns.cli.manage_cmd"
         "contacts": "campaigns.cli.contacts_cmd:contacts",
         "archive": f"{_MANAGE}:archive",
         "delete": f"{_MANAGE}:delete",
+        "test-call": "campaigns.cli.test_call_cmd:test_call",
     },
 )
 def campaign() -> None:
