@@ -76,9 +76,11 @@ async def _call(
 
 
 def _wait_text(seconds: float) -> str:
-    from campaigns.wording import duration
+    from datetime import timedelta
 
-    return duration(seconds)
+    from campaigns.parsing import format_duration
+
+    return format_duration(timedelta(seconds=seconds))
 
 
 @click.command("test-call")
