@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from campaigns.dialing import Decider, PolicyCache
 from scheduler import dbexec
@@ -49,6 +50,7 @@ from scheduler.pipeline import Pipeline
 from scheduler.providers.base import CallProvider, DialRequest, attempt_ref
 from scheduler.reachability import Reachability
 from storage import claims, settle
+from storage.campaigns_repo import CampaignRecord
 from storage.claims import DialJob
 from storage.engine import Engine
 from storage.models import utcnow
@@ -195,14 +197,11 @@ class Dispatcher:
         sent_at = self._clock()
         try:
             result = await self._client.place_call(
-                DialRequest(
-                    agent_id=camp.agent_id,
+                dial_request(
+                    camp,
                     phone_e164=job.phone_e164,
                     name=job.name,
                     metadata=job.metadata,
-                    caller_id=camp.outbound_number,
-                    voice=camp.voice,
-                    options=camp.call_options or {},
                     client_ref=attempt_ref(job.attempt_id),
                 )
             )
@@ -344,6 +343,30 @@ class Dispatcher:
             log.warning("call rejected", extra={"event": "call_rejected", "reason": reason})
         else:  # ProtocolError and anything else: the call may exist
             await self._settle_unknown(job, sent_at, str(exc), status)
+
+
+def dial_request(
+    camp: CampaignRecord,
+    *,
+    phone_e164: str,
+    name: str,
+    metadata: Mapping[str, Any],
+    client_ref: str | None,
+) -> DialRequest:
+    """The request that places one of ``camp``'s calls: its agent, caller id, voice and
+    options, to ``phone_e164`` with a contact's name and metadata. Written once for the
+    dispatcher and ``campaign test-call``, so that a test call goes out exactly as the
+    campaign's own calls do."""
+    return DialRequest(
+        agent_id=camp.agent_id,
+        phone_e164=phone_e164,
+        name=name,
+        metadata=metadata,
+        caller_id=camp.outbound_number,
+        voice=camp.voice,
+        options=camp.call_options or {},
+        client_ref=client_ref,
+    )
 
 
 def account_error_scope(exc: AccountError) -> str:

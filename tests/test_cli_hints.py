@@ -82,6 +82,7 @@ READ_ONLY = [
     ("dnc", "list"),
     ("dnc", "add", "+919845012345"),
     ("db", "current"),
+    ("campaign", "test-call", "1", "--to", "+919845012345", "--api-key", "k-1"),
 ]
 
 

@@ -33,6 +33,7 @@ _MANAGE = "campaigns.cli.manage_cmd"
         "archive": f"{_MANAGE}:archive",
         "delete": f"{_MANAGE}:delete",
         "recordings": "campaigns.cli.recordings_cmd:recordings",
+        "test-call": "campaigns.cli.test_call_cmd:test_call",
     },
 )
 def campaign() -> None:

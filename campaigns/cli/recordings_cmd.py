@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import click
 
 from campaigns.cli.common import AppContext, pass_app, print_json
-from campaigns.cli.run_cmd import ProviderKeys, api_options, rate_limit_option
+from campaigns.cli.run_cmd import ProviderKeys, _rate, api_options, rate_limit_option
 from campaigns.errors import UserError
 from campaigns.wording import plural
 
@@ -72,15 +72,11 @@ def recordings(
     from campaigns.services.recordings import prepare
     from scheduler.logs import setup_logging
     from scheduler.providers import provider_spec
-    from scheduler.ratelimit import parse_rate
     from storage.campaigns_repo import get_campaign
     from storage.errors import NotFound
     from storage.recordings import answered_calls
 
-    try:
-        rate = parse_rate(rate_limit)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+    rate = _rate(rate_limit, "--rate-limit")
     engine = app.engine()
     try:
         campaign = get_campaign(engine, campaign_id)

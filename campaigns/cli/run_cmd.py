@@ -176,7 +176,7 @@ _DAEMON_OPTIONS = [
 
 
 #: ``--rate-limit`` alone, for the one-off commands that talk to the API (``campaign
-#: recordings``): the same flag, default and variable as ``run``'s.
+#: recordings``, ``campaign test-call``): the same flag, default and variable as ``run``'s.
 rate_limit_option = _DAEMON_OPTIONS[0]
 
 
