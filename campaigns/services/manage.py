@@ -100,9 +100,7 @@ def _cleared(given: str | None) -> bool:
 
 
 def _instant(given: str | None, current: datetime | None) -> str | None:
-    if given is None:
-        return current.isoformat() if current else None
-    return None if _cleared(given) else given
+    return _text(given, current.isoformat() if current else None)
 
 
 def _daily_cap(value: str) -> int | None:
@@ -133,7 +131,9 @@ def _current_retry(c: CampaignRecord) -> str | None:
 def _spec(c: CampaignRecord, edit: CampaignEdit) -> CampaignSpec:
     """The campaign's current settings with the edit laid over them, as create takes them."""
     dates = None if edit.skip_dates_file is not None else ",".join(c.skip_dates or ()) or None
-    keys = edit.callback_keys
+    keys = ",".join(c.callback_keys or ()) or None
+    if edit.callback_keys is not None:  # "default": back to campaigns.callbacks.DEFAULT_KEYS
+        keys = None if edit.callback_keys.strip().lower() == "default" else edit.callback_keys
     return CampaignSpec(
         name=c.name,
         agent_id=c.agent_id,
@@ -161,13 +161,7 @@ def _spec(c: CampaignRecord, edit: CampaignEdit) -> CampaignSpec:
         skip_dates_file=edit.skip_dates_file,
         holidays=_text(edit.holidays, c.holidays),
         max_callbacks=c.max_callbacks if edit.max_callbacks is None else edit.max_callbacks,
-        callback_keys=(
-            ",".join(c.callback_keys or ()) or None
-            if keys is None
-            else None
-            if keys.strip().lower() == "default"
-            else keys
-        ),
+        callback_keys=keys,
     )
 
 
