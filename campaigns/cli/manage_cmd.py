@@ -167,6 +167,11 @@ def edit(
     for col, (old, new) in changed.items():
         click.echo(f"  {col}: {old} -> {new}")
     click.echo("A running daemon uses the new settings from its next tick.")
+    if after.webhook_secret_fp and "webhook_secret_fp" in changed:  # events wait for it
+        click.echo(
+            f"Events go out from a daemon with the same secret ({SECRET_ENV} or "
+            "run --webhook-secret); others hold them."
+        )
 
 
 def _shown(column: str, value: Any) -> str:
