@@ -27,6 +27,7 @@ from typing import Any
 from campaigns.blackout import country_of
 from campaigns.callbacks import plan_callback
 from campaigns.calling import CallingPolicy
+from campaigns.testclock import policy_now, to_real
 from campaigns.wording import plural
 from storage.campaigns_repo import CampaignRecord
 from storage.claims import Candidate, Decision
@@ -61,12 +62,20 @@ class Decider:
     """The dial decision for one candidate, from the campaign's calling policy.
 
     ``daily_cap`` is the daemon's rolling 24-hour cap per number (None: none); a campaign can
-    tighten it, never loosen it.
+    tighten it, never loosen it. ``clock_offset`` shifts the policy's calendar (the test hook
+    of :mod:`campaigns.testclock`; None: the one of the environment, zero unless set).
     """
 
-    def __init__(self, daily_cap: int | None, policies: PolicyCache | None = None) -> None:
+    def __init__(
+        self,
+        daily_cap: int | None,
+        policies: PolicyCache | None = None,
+        *,
+        clock_offset: timedelta | None = None,
+    ) -> None:
         self._daily_cap = daily_cap
         self.policies = policies or PolicyCache()
+        self._offset = clock_offset
 
     def __call__(self, camp: CampaignRecord, cand: Candidate, now: datetime) -> Decision:
         """Dial ``cand`` now, defer it to an instant, or close it with a reason."""
@@ -75,7 +84,8 @@ class Decider:
             return Decision.close(ContactState.SUPPRESSED, "on the do-not-call list")
         if pol.cap_reached(cand.attempts - cand.callbacks):  # callbacks have their own cap
             return Decision.close(ContactState.EXHAUSTED, "attempt cap reached")
-        if pol.end_at is not None and now >= pol.end_at:
+        view = policy_now(now, self._offset)  # the calendar the policy reads; `now` is real
+        if pol.end_at is not None and view >= pol.end_at:
             return Decision.close(ContactState.EXPIRED, "the campaign ended before this call")
         zones = pol.zones_for(cand.timezones)
         if not zones:
@@ -85,13 +95,13 @@ class Decider:
                 "or a timezone column",
             )
         country = country_of(cand.phone_e164) if pol.blackout.uses_country else None
-        if not pol.is_open(zones, now, country):  # holidays are the contact's country's
-            opening = pol.next_opening(zones, now, country)
+        if not pol.is_open(zones, view, country):  # holidays are the contact's country's
+            opening = pol.next_opening(zones, view, country)
             if opening is None:
                 return Decision.close(
                     ContactState.EXPIRED, "no calling window left before the campaign's end"
                 )
-            return Decision.defer(opening)
+            return Decision.defer(to_real(opening, self._offset))  # stored: real time
         caps = [c for c in (self._daily_cap, pol.daily_cap_per_number) if c]
         cap = min(caps) if caps else None
         if cap is not None and len(cand.recent_calls) >= cap:

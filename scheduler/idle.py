@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from campaigns.services.outlook import Outlook, outlook
+from campaigns.testclock import policy_now, to_real
 from campaigns.wording import plural
 from storage import campaigns_repo
 from storage.engine import Engine
@@ -101,10 +102,11 @@ class WindowWatch:
     def _outlook(self, campaign_id: int, now: datetime) -> Outlook:
         cached = self._looks.get(campaign_id)
         if cached is not None and now < cached[0]:
-            return replace(cached[1], as_of=now)  # the same wait, the time left from now
+            # the same wait, the time left from now (in the policy's time: campaigns.testclock)
+            return replace(cached[1], as_of=policy_now(now))
         look = outlook(self._engine, campaign_id, now=now)
         again = now + RELOOK
         if look.next_window_at is not None:
-            again = min(again, look.next_window_at)
+            again = min(again, to_real(look.next_window_at))
         self._looks[campaign_id] = (again, look)
         return look

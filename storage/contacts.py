@@ -136,6 +136,24 @@ def waiting_zones(engine: Engine, campaign_id: int) -> dict[str | None, int]:
         return {zones: int(n) for zones, n in conn.execute(stmt).all()}
 
 
+#: Characters of an E.164 number that tell apart the countries sharing a calling code
+#: (+1 650: US, +1 416: CA; +44 1481: GG): "+", the code and the leading digits after it.
+COUNTRY_PREFIX = 8
+
+
+def waiting_zone_samples(engine: Engine, campaign_id: int) -> list[tuple[str | None, int, str]]:
+    """Contacts still waiting per stored zone list and number prefix (:data:`COUNTRY_PREFIX`):
+    (zones, count, one number of the group), for the holidays of the contacts' countries."""
+    prefix = func.substr(Contact.phone_e164, 1, COUNTRY_PREFIX)
+    stmt = (
+        select(Contact.timezones, func.count(), func.min(Contact.phone_e164))
+        .where(Contact.campaign_id == campaign_id, Contact.state.in_(WAITING))
+        .group_by(Contact.timezones, prefix)
+    )
+    with reading(engine).connect() as conn:
+        return [(zones, int(n), phone or "") for zones, n, phone in conn.execute(stmt).all()]
+
+
 def sample_metadata(engine: Engine, campaign_id: int, *, limit: int = 3) -> list[dict[str, Any]]:
     """The metadata of the first few contacts to be called (what the agent would get)."""
     stmt = (

@@ -53,6 +53,17 @@ EDITABLE = (
     "retry_delay_s",
     "daily_cap_per_number",
     "outbound_number",
+    "timezone",
+    "retry_delays",
+    "retry_schedule",
+    "redial_voicemail",
+    "skip_dates",
+    "holidays",
+    "max_callbacks",
+    "callback_keys",
+    "voice",
+    "webhook_url",
+    "webhook_secret_fp",  # a fingerprint only: the secret is never stored
 )
 _LIVE_CONTACT = (ContactState.DIALING.value, ContactState.AWAITING_OUTCOME.value)
 

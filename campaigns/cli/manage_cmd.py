@@ -9,7 +9,7 @@ daemon sees every change at its next tick, no restart needed.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from campaigns.cli.create_cmd import (
     print_import_details,
     with_progress,
 )
+from campaigns.parsing import format_duration
 from campaigns.services.imports import import_contacts
 from campaigns.services.manage import (
     CampaignEdit,
@@ -30,6 +31,7 @@ from campaigns.services.manage import (
     edit_campaign,
     requeue_contacts,
 )
+from campaigns.webhooks import SECRET_ENV
 from campaigns.wording import plural
 from storage.campaigns_repo import get_campaign
 from storage.manage import EDITABLE
@@ -84,6 +86,38 @@ import_ = click.Command(
 @click.option("--retry-delay", help="Wait before re-dialling a no-answer: 30m, 2h, 1d.")
 @click.option("--daily-cap", metavar="N", help="Calls per number per 24 hours; none removes it.")
 @click.option("--caller-id", metavar="NUMBER", help="Outbound number shown to the callee.")
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="One IANA zone for every contact instead of their numbers' (read at each decision: "
+    "nothing is recomputed); none removes it.",
+)
+@click.option("--retry", metavar="OUTCOME=DELAY,...", help="Per-outcome re-dial delays; none.")
+@click.option("--retry-schedule", metavar="DELAY,...", help="Escalating re-dials; none.")
+@click.option(
+    "--redial-voicemail/--no-redial-voicemail", default=None, help="Call again after a voicemail."
+)
+@click.option("--skip-dates", metavar="DATES", help="Replace the dates without calls; none.")
+@click.option(
+    "--skip-dates-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Replace the dates without calls with this file's (one YYYY-MM-DD a line).",
+)
+@click.option("--holidays", metavar="CC[,CC]|auto", help="Public holidays to observe; none.")
+@click.option("--max-callbacks", type=int, help="Callbacks a contact may ask for (0: none).")
+@click.option("--callback-keys", metavar="KEY,KEY", help="Callback entity keys; default.")
+@click.option("--voice", help="Voice override passed to trigger-call; none.")
+@click.option(
+    "--webhook-url", metavar="URL", help="Send signed events here (with the secret); none."
+)
+@click.option(
+    "--webhook-secret",
+    envvar=SECRET_ENV,
+    metavar="SECRET",
+    help=f"The secret that signs the events, with --webhook-url [env: {SECRET_ENV}]; only a "
+    "fingerprint is stored.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def edit(
@@ -98,10 +132,12 @@ def edit(
     daily_cap: str | None,
     caller_id: str | None,
     as_json: bool,
+    **more: Any,
 ) -> None:
     """Change a campaign's settings, checked like `campaign create` checks them.
 
-    A running daemon uses them from its next tick; calls already made stand.
+    A running daemon uses them from its next tick; calls already made stand. The settings
+    that can be removed take none; the secret of --webhook-url is taken as create takes it.
     """
     change = CampaignEdit(
         window=window,
@@ -112,14 +148,15 @@ def edit(
         retry_delay=retry_delay,
         daily_cap=daily_cap,
         caller_id=caller_id,
+        **more,  # the options of the block after --caller-id: CampaignEdit's field names
     )
     done = edit_campaign(app.engine(), campaign_id, change, min_retry_delay=_min_retry_delay())
     before, after = done.before, done.after
-    changed = {
-        col: (str(getattr(before, col)), str(getattr(after, col)))
+    shown = {
+        col: (_shown(col, getattr(before, col)), _shown(col, getattr(after, col)))
         for col in EDITABLE
-        if getattr(before, col) != getattr(after, col)
     }
+    changed = {col: pair for col, pair in shown.items() if pair[0] != pair[1]}  # {} is None
     if as_json:
         print_json({"campaign_id": campaign_id, "changed": changed})
         return
@@ -130,6 +167,24 @@ def edit(
     for col, (old, new) in changed.items():
         click.echo(f"  {col}: {old} -> {new}")
     click.echo("A running daemon uses the new settings from its next tick.")
+    if after.webhook_secret_fp and "webhook_secret_fp" in changed:  # events wait for it
+        click.echo(
+            f"Events go out from a daemon with the same secret ({SECRET_ENV} or "
+            "run --webhook-secret); others hold them."
+        )
+
+
+def _shown(column: str, value: Any) -> str:
+    """A setting as it can be typed back: ``no_answer=2h,busy=15m``, ``30m,2h,1d`` (the
+    webhook secret as its fingerprint, which is all that is stored)."""
+    if column == "retry_delays":
+        pairs = sorted((value or {}).items())
+        return ",".join(f"{k}={format_duration(timedelta(seconds=v))}" for k, v in pairs) or "None"
+    if column == "retry_schedule" and value:
+        return ",".join(format_duration(timedelta(seconds=v)) for v in value)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "None"
+    return str(value)
 
 
 @click.command()

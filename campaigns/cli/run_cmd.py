@@ -360,6 +360,7 @@ def run(
         level=logging.DEBUG if app.debug else logging.INFO,
         secrets=[*keys.secrets, *([webhook_secret] if webhook_secret else [])],
     )
+    _warn_test_clock()
     show = sys.stderr.isatty() if progress is None else progress
     engine = app.engine(create=True)
     drives = keys.drives(engine)
@@ -381,6 +382,19 @@ def run(
             display.close()
         if sock is not None:
             sock.close()
+
+
+def _warn_test_clock() -> None:
+    """Say so when the test hook shifts the policy's calendar (a bad value stops here)."""
+    from campaigns.testclock import TEST_CLOCK_OFFSET_ENV, policy_offset
+
+    offset = policy_offset()
+    if offset:
+        logging.getLogger("vaani.daemon").warning(
+            "%s is set: the calling policy reads the calendar %s from now (a test hook)",
+            TEST_CLOCK_OFFSET_ENV,
+            offset,
+        )
 
 
 def _listen_address(text: str | None) -> tuple[str, int] | None:

@@ -7,6 +7,21 @@ An edit is checked by :func:`campaigns.services.create.check_campaign`, the very
 retry delay that is not being changed is not held against today's floor (it was checked
 when it was set). The storage steps are in :mod:`storage.manage`; here they get the words a
 person needs (an unknown id names where to look, a refused step says what to do instead).
+
+Edits that need a word of their own:
+
+* ``--skip-dates`` / ``--skip-dates-file`` replace the dates (both given: their union, as at
+  creation); ``none`` clears them, like ``--retry``, ``--retry-schedule``, ``--holidays``,
+  ``--voice`` and ``--webhook-url`` (which removes the secret's fingerprint with it).
+* ``--webhook-url`` takes the secret exactly as ``campaign create`` does (``--webhook-secret``
+  or ``VAANI_WEBHOOK_SECRET``) and stores only its fingerprint; a secret without a URL is
+  ignored, as at creation, so that an exported variable does not re-key every edit. To change
+  the secret, give the URL again with the new secret.
+* ``--timezone`` is the campaign-wide override the calling policy reads at every decision
+  (:meth:`campaigns.calling.CallingPolicy.zones_for`); the contacts keep the zones of their
+  numbers as imported, so nothing is recomputed. ``--timezone none`` is refused while some
+  waiting contacts have no zone of their own (imported only thanks to the override): they
+  could never be called again.
 """
 
 from __future__ import annotations
@@ -14,13 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from campaigns.calling import UNKNOWN_ZONE
 from campaigns.errors import UserError
 from campaigns.services.create import MIN_RETRY_DELAY, CampaignSpec, check_campaign
+from campaigns.services.redial import check_delay, check_redial
 from storage import campaigns_repo, manage
 from storage.campaigns_repo import CampaignRecord
-from storage.contacts import MAX_PAGE, ContactRow, contact_page
+from storage.contacts import MAX_PAGE, ContactRow, contact_page, waiting_zones
 from storage.engine import Engine
 from storage.errors import NotFound
 from storage.manage import REQUEUEABLE, Deleted, Edited, Requeued
@@ -45,9 +63,29 @@ class CampaignEdit:
     retry_delay: str | None = None
     daily_cap: str | None = None  # calls per number per 24 h, or "none"
     caller_id: str | None = None
+    timezone: str | None = None  # the campaign-wide zone override, or "none"
+    retry: str | None = None  # "no_answer=2h,busy=15m", or "none"
+    retry_schedule: str | None = None  # "30m,2h,1d", or "none"
+    redial_voicemail: bool | None = None
+    skip_dates: str | None = None  # replaces the dates; "none" clears them
+    skip_dates_file: Path | None = None
+    holidays: str | None = None  # "IN", "auto", or "none"
+    max_callbacks: int | None = None
+    callback_keys: str | None = None  # "a,b", or "default"
+    voice: str | None = None  # or "none"
+    webhook_url: str | None = None  # or "none" (removes the secret's fingerprint too)
+    webhook_secret: str | None = None  # only with webhook_url; only its fingerprint is stored
+
+    def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["webhook_secret"]:
+            shown["webhook_secret"] = "***"
+        return "CampaignEdit(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(
+            getattr(self, f.name) is None for f in fields(self) if f.name != "webhook_secret"
+        )
 
 
 def _campaign(engine: Engine, campaign_id: int) -> CampaignRecord:
@@ -57,14 +95,16 @@ def _campaign(engine: Engine, campaign_id: int) -> CampaignRecord:
         raise NotFound(f"{exc} ({LIST_HINT})") from None
 
 
+def _cleared(given: str | None) -> bool:
+    return given is not None and given.strip().lower() in CLEAR
+
+
 def _instant(given: str | None, current: datetime | None) -> str | None:
-    if given is None:
-        return current.isoformat() if current else None
-    return None if given.strip().lower() in CLEAR else given
+    return _text(given, current.isoformat() if current else None)
 
 
 def _daily_cap(value: str) -> int | None:
-    if value.strip().lower() in CLEAR:
+    if _cleared(value):
         return None
     try:
         cap = int(value)
@@ -73,6 +113,108 @@ def _daily_cap(value: str) -> int | None:
     if cap < 1:
         raise UserError(f"--daily-cap: a number of calls of at least 1, or none, not {value!r}")
     return cap
+
+
+def _text(given: str | None, current: str | None) -> str | None:
+    """The setting as create would get it: the given text (None once cleared), else the
+    stored value."""
+    if given is None:
+        return current
+    return None if _cleared(given) else given
+
+
+def _current_retry(c: CampaignRecord) -> str | None:
+    """The stored per-outcome delays typed back (``no_answer=7200s``), for the checks."""
+    return ",".join(f"{k}={v}s" for k, v in sorted((c.retry_delays or {}).items())) or None
+
+
+def _spec(c: CampaignRecord, edit: CampaignEdit) -> CampaignSpec:
+    """The campaign's current settings with the edit laid over them, as create takes them."""
+    dates = None if edit.skip_dates_file is not None else ",".join(c.skip_dates or ()) or None
+    keys = ",".join(c.callback_keys or ()) or None
+    if edit.callback_keys is not None:  # "default": back to campaigns.callbacks.DEFAULT_KEYS
+        keys = None if edit.callback_keys.strip().lower() == "default" else edit.callback_keys
+    return CampaignSpec(
+        name=c.name,
+        agent_id=c.agent_id,
+        window=edit.window or f"{c.window_start}-{c.window_end}",
+        days=edit.days or c.days,
+        timezone=_text(edit.timezone, c.timezone),
+        max_attempts=c.max_attempts if edit.max_attempts is None else edit.max_attempts,
+        retry_delay=edit.retry_delay or f"{c.retry_delay_s}s",
+        start_at=_instant(edit.start_at, c.start_at),
+        end_at=_instant(edit.end_at, c.end_at),
+        caller_id=c.outbound_number if edit.caller_id is None else edit.caller_id,
+        voice=_text(edit.voice, c.voice),
+        provider=c.provider,
+        # an unchanged webhook is not checked again: its secret is not at hand
+        webhook_url=_text(edit.webhook_url, None),
+        webhook_secret=edit.webhook_secret if edit.webhook_url is not None else None,
+        retry=_text(edit.retry, _current_retry(c)),
+        retry_schedule=_text(
+            edit.retry_schedule, ",".join(f"{s}s" for s in c.retry_schedule or ()) or None
+        ),
+        redial_voicemail=(
+            c.redial_voicemail if edit.redial_voicemail is None else edit.redial_voicemail
+        ),
+        skip_dates=_text(edit.skip_dates, dates),
+        skip_dates_file=edit.skip_dates_file,
+        holidays=_text(edit.holidays, c.holidays),
+        max_callbacks=c.max_callbacks if edit.max_callbacks is None else edit.max_callbacks,
+        callback_keys=keys,
+    )
+
+
+def _check_floor(edit: CampaignEdit, minimum: timedelta) -> None:
+    """Hold the delays being changed (only those) to today's floor; the unchanged ones were
+    checked when they were set."""
+    if edit.retry_delay is not None:
+        check_delay(edit.retry_delay, "--retry-delay", minimum)
+    check_redial(
+        None if _cleared(edit.retry) else edit.retry,
+        None if _cleared(edit.retry_schedule) else edit.retry_schedule,
+        True,  # the voicemail rule is the whole spec's check
+        minimum,
+    )
+
+
+def _check_zone_removal(engine: Engine, c: CampaignRecord) -> None:
+    """``--timezone none`` would leave contacts imported only thanks to the override without
+    any zone: refuse while some of them still wait."""
+    stranded = sum(
+        n
+        for zones, n in waiting_zones(engine, c.id).items()
+        if not zones or zones.strip() in ("", UNKNOWN_ZONE)
+    )
+    if stranded:
+        raise UserError(
+            f"--timezone: {stranded} waiting contacts have no time zone of their own (they "
+            f"were imported under --timezone {c.timezone}) and could never be called without "
+            "it: give another zone instead of none"
+        )
+
+
+#: The settings of an edit and the columns each one writes (``None``: leave them).
+_COLUMNS = {
+    "timezone": ("timezone",),
+    "max_attempts": ("max_attempts",),
+    "retry_delay": ("retry_delay_s",),
+    "retry": ("retry_delays",),
+    "retry_schedule": ("retry_schedule",),
+    "redial_voicemail": ("redial_voicemail",),
+    "skip_dates": ("skip_dates",),
+    "skip_dates_file": ("skip_dates",),
+    "holidays": ("holidays",),
+    "max_callbacks": ("max_callbacks",),
+    "callback_keys": ("callback_keys",),
+    "window": ("window_start", "window_end"),
+    "days": ("days",),
+    "start_at": ("start_at",),
+    "end_at": ("end_at",),
+    "caller_id": ("outbound_number",),
+    "voice": ("voice",),
+    "webhook_url": ("webhook_url", "webhook_secret_fp"),
+}
 
 
 def edit_campaign(
@@ -87,40 +229,22 @@ def edit_campaign(
     if edit.is_empty():
         raise UserError(
             "nothing to change: give --window, --days, --start-at, --end-at, --max-attempts, "
-            "--retry-delay, --daily-cap or --caller-id"
+            "--retry-delay, --retry, --retry-schedule, --skip-dates, --holidays, "
+            "--daily-cap, --caller-id or another setting (see campaign edit --help)"
         )
     c = _campaign(engine, campaign_id)
-    spec = CampaignSpec(
-        name=c.name,
-        agent_id=c.agent_id,
-        window=edit.window or f"{c.window_start}-{c.window_end}",
-        days=edit.days or c.days,
-        timezone=c.timezone,
-        max_attempts=c.max_attempts if edit.max_attempts is None else edit.max_attempts,
-        retry_delay=edit.retry_delay or f"{c.retry_delay_s}s",
-        start_at=_instant(edit.start_at, c.start_at),
-        end_at=_instant(edit.end_at, c.end_at),
-        caller_id=c.outbound_number if edit.caller_id is None else edit.caller_id,
-        voice=c.voice,
-        provider=c.provider,
-    )
-    floor = min_retry_delay if edit.retry_delay is not None else timedelta(0)
-    new = check_campaign(spec, min_retry_delay=floor)
-    values: dict[str, Any] = {}
-    if edit.window is not None:
-        values |= {"window_start": new.window_start, "window_end": new.window_end}
-    if edit.days is not None:
-        values["days"] = new.days
-    if edit.start_at is not None:
-        values["start_at"] = new.start_at
-    if edit.end_at is not None:
-        values["end_at"] = new.end_at
-    if edit.max_attempts is not None:
-        values["max_attempts"] = new.max_attempts
-    if edit.retry_delay is not None:
-        values["retry_delay_s"] = new.retry_delay_s
-    if edit.caller_id is not None:
-        values["outbound_number"] = new.outbound_number
+    new = check_campaign(_spec(c, edit), min_retry_delay=timedelta(0))
+    _check_floor(edit, min_retry_delay)
+    if _cleared(edit.timezone) and c.timezone:
+        _check_zone_removal(engine, c)
+    values: dict[str, Any] = {
+        column: getattr(new, column)
+        for setting, columns in _COLUMNS.items()
+        if getattr(edit, setting) is not None
+        for column in columns
+    }
+    if "retry_delays" in values:
+        values["retry_delays"] = values["retry_delays"] or {}  # the column holds {} for none
     if edit.daily_cap is not None:
         values["daily_cap_per_number"] = _daily_cap(edit.daily_cap)
     return manage.update_settings(engine, campaign_id, values)

@@ -6,7 +6,13 @@ opens 10:00 Asia/Kolkata (in 13h56m)" when every waiting contact is outside its 
 answer comes from the campaign's own calling policy (:class:`campaigns.calling.CallingPolicy`,
 the rules the dispatcher applies) over the zones of the contacts still waiting, grouped in the
 database (``storage.contacts.waiting_zones``): one decision per distinct zone list, not one per
-contact.
+contact. A campaign that observes public holidays groups them by country too (the
+holidays are those of each contact's country, :mod:`campaigns.blackout`), from the numbers'
+leading digits (``storage.contacts.waiting_zone_samples``).
+
+The outlook is told in the calling policy's time: the real clock, unless the test hook of
+:mod:`campaigns.testclock` shifts the policy's calendar (then ``as_of`` and the opening are
+instants of that shifted calendar, as the policy decides them).
 
 :meth:`Outlook.dialling_eta` is the time to dial those contacts at a given rate *counting the
 windows*: dialling time is spent only while a waiting contact's window is open, so a campaign
@@ -19,10 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from campaigns.blackout import country_of
 from campaigns.calling import CallingPolicy
+from campaigns.testclock import policy_now
 from campaigns.wording import duration
 from storage import campaigns_repo
-from storage.contacts import waiting_zones
+from storage.contacts import waiting_zone_samples, waiting_zones
 from storage.engine import Engine
 from storage.models import utcnow
 
@@ -97,22 +105,36 @@ def window_phrase(at: datetime, zone: str | None, now: datetime) -> str:
     return f"{when} {zone or 'UTC'} (in {duration(max(wait, 0))})"
 
 
+def _waiting(
+    engine: Engine, campaign_id: int, policy: CallingPolicy
+) -> list[tuple[str | None, str | None, int]]:
+    """(stored zones, country or None, count) of the waiting contacts: by country only when
+    the policy observes holidays (it costs a finer grouping)."""
+    if not policy.blackout.uses_country:
+        return [(zones, None, n) for zones, n in waiting_zones(engine, campaign_id).items()]
+    return [
+        (zones, country_of(phone) if phone else None, n)
+        for zones, n, phone in waiting_zone_samples(engine, campaign_id)
+    ]
+
+
 def outlook(engine: Engine, campaign_id: int, *, now: datetime | None = None) -> Outlook:
-    """The :class:`Outlook` of ``campaign_id`` (NotFound for an unknown id)."""
-    now = now or utcnow()
+    """The :class:`Outlook` of ``campaign_id`` at ``now`` (real time; NotFound for an unknown
+    id)."""
+    now = policy_now(now or utcnow())
     policy = CallingPolicy.from_campaign(campaigns_repo.get_campaign(engine, campaign_id))
     callable_now = later = 0
     first: datetime | None = None
     first_zone: str | None = None
     groups: dict[tuple[str, ...], int] = {}
-    for stored, n in waiting_zones(engine, campaign_id).items():
+    for stored, country, n in _waiting(engine, campaign_id, policy):
         zones = policy.zones_for(stored)
         groups[zones] = groups.get(zones, 0) + n
-        if policy.is_open(zones, now):
+        if policy.is_open(zones, now, country):
             callable_now += n
             continue
         later += n
-        opening = policy.next_opening(zones, now)
+        opening = policy.next_opening(zones, now, country)
         if opening is not None and (first is None or opening < first):
             first, first_zone = opening, zones[0]
     return Outlook(
