@@ -10,19 +10,9 @@ are the attempts' own, which never hold the API key). The poller and the webhook
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
-
-from storage.breaker import Trip
+from storage.breaker import Trip, describe_error
 
 log = logging.getLogger("vaani.breaker")
-
-
-def describe_error(error: Mapping[str, Any]) -> str:
-    """``"call abc123: failed (carrier error)"`` / ``"attempt 7: not placed (HTTP 503)"``."""
-    who = f"call {error['call_id']}" if error.get("call_id") else f"attempt {error['attempt_id']}"
-    text = f"{who}: {error.get('status') or '?'}"
-    return text + (f" ({error['error']})" if error.get("error") else "")
 
 
 def report_trip(trip: Trip, *, source: str = "poll") -> None:

@@ -35,7 +35,7 @@ do not trip a paused campaign again). ``campaign resume`` clears the errors and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -104,6 +104,14 @@ def _error(row: Any) -> dict[str, Any]:
         "error": (row.error or "")[:ERROR_CHARS] or None,
         "at": row.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ") if row.finished_at else None,
     }
+
+
+def describe_error(error: Mapping[str, Any]) -> str:
+    """One kept error in words: ``"call abc123: failed (carrier error)"``, ``"attempt 7: not
+    placed (HTTP 503) (answer lost ...)"``."""
+    who = f"call {error['call_id']}" if error.get("call_id") else f"attempt {error['attempt_id']}"
+    text = f"{who}: {error.get('status') or '?'}"
+    return text + (f" ({error['error']})" if error.get("error") else "")
 
 
 _WINDOW_COLUMNS = [

@@ -53,6 +53,9 @@ EDITABLE = (
     "retry_delay_s",
     "daily_cap_per_number",
     "outbound_number",
+    "breaker_enabled",
+    "breaker_threshold",
+    "breaker_window",
 )
 _LIVE_CONTACT = (ContactState.DIALING.value, ContactState.AWAITING_OUTCOME.value)
 

@@ -84,6 +84,12 @@ import_ = click.Command(
 @click.option("--retry-delay", help="Wait before re-dialling a no-answer: 30m, 2h, 1d.")
 @click.option("--daily-cap", metavar="N", help="Calls per number per 24 hours; none removes it.")
 @click.option("--caller-id", metavar="NUMBER", help="Outbound number shown to the callee.")
+@click.option(
+    "--breaker",
+    metavar="PERCENT%/CALLS",
+    help="Circuit breaker: pause when more than PERCENT % of the last CALLS calls failed.",
+)
+@click.option("--no-breaker", is_flag=True, default=None, help="Turn the circuit breaker off.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def edit(
@@ -97,6 +103,8 @@ def edit(
     retry_delay: str | None,
     daily_cap: str | None,
     caller_id: str | None,
+    breaker: str | None,
+    no_breaker: bool | None,
     as_json: bool,
 ) -> None:
     """Change a campaign's settings, checked like `campaign create` checks them.
@@ -112,6 +120,8 @@ def edit(
         retry_delay=retry_delay,
         daily_cap=daily_cap,
         caller_id=caller_id,
+        breaker=breaker,
+        no_breaker=no_breaker or None,
     )
     done = edit_campaign(app.engine(), campaign_id, change, min_retry_delay=_min_retry_delay())
     before, after = done.before, done.after

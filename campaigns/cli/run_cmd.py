@@ -249,7 +249,6 @@ class ProviderKeys:
         """One drive per provider with a key; UserError when a running campaign's provider
         has none."""
         from campaigns.provider_settings import require
-        from scheduler.runner import Drive
         from storage.campaigns_repo import list_campaigns
 
         running = {c.provider for c in list_campaigns(engine, statuses=["running"])}

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.errors import UserError
+from campaigns.services.breaker import BreakerValues, check_breaker
 from campaigns.services.create import MIN_RETRY_DELAY, CampaignSpec, check_campaign
 from storage import campaigns_repo, manage
 from storage.campaigns_repo import CampaignRecord
@@ -45,6 +46,8 @@ class CampaignEdit:
     retry_delay: str | None = None
     daily_cap: str | None = None  # calls per number per 24 h, or "none"
     caller_id: str | None = None
+    breaker: str | None = None  # "50%/20" (campaigns/services/breaker.py)
+    no_breaker: bool | None = None  # True: turn the circuit breaker off
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -87,7 +90,7 @@ def edit_campaign(
     if edit.is_empty():
         raise UserError(
             "nothing to change: give --window, --days, --start-at, --end-at, --max-attempts, "
-            "--retry-delay, --daily-cap or --caller-id"
+            "--retry-delay, --daily-cap, --caller-id, --breaker or --no-breaker"
         )
     c = _campaign(engine, campaign_id)
     spec = CampaignSpec(
@@ -123,6 +126,16 @@ def edit_campaign(
         values["outbound_number"] = new.outbound_number
     if edit.daily_cap is not None:
         values["daily_cap_per_number"] = _daily_cap(edit.daily_cap)
+    if edit.breaker is not None or edit.no_breaker:
+        current = BreakerValues(
+            enabled=c.breaker_enabled, threshold=c.breaker_threshold, window=c.breaker_window
+        )
+        fuse = check_breaker(edit.breaker, bool(edit.no_breaker), current=current)
+        values |= {
+            "breaker_enabled": fuse.enabled,
+            "breaker_threshold": fuse.threshold,
+            "breaker_window": fuse.window,
+        }
     return manage.update_settings(engine, campaign_id, values)
 
 
