@@ -10,6 +10,7 @@ are the attempts' own, which never hold the API key). The poller and the webhook
 from __future__ import annotations
 
 import logging
+
 from storage.breaker import Trip, describe_error
 
 log = logging.getLogger("vaani.breaker")

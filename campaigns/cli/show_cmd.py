@@ -113,11 +113,11 @@ def render(stats: CampaignStats, console: Console) -> None:
         + f" · up to {plural(st['max_callbacks'], 'callback')} asked for"
         + (f" · from {st['start_at']:%Y-%m-%d %H:%M}Z" if st["start_at"] else "")
         + (f" · until {st['end_at']:%Y-%m-%d %H:%M}Z" if st["end_at"] else "")
-        + f" · {_breaker_setting(st['breaker'])}"
     )
     extra = _redial_and_blackout(st)
     if extra:
         console.print(extra, markup=False)
+    console.print(_breaker_setting(st["breaker"]), markup=False)
 
 
 def _breaker_setting(b: dict[str, Any]) -> str:
