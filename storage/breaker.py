@@ -14,10 +14,14 @@ What is a call, and what is a failed one:
   once): attempts ``finished`` with any outcome, and attempts ``not_placed``;
 * **failed**: a call that reached the provider and ended ``failed`` (the provider's status
   failed / error / rejected / declined / an unknown status: :mod:`scheduler.outcomes`), and a
-  trigger-call whose answer was lost (a 5xx after the retries, a timeout, a reset) and that
-  reconciliation found was never placed (``not_placed``): the API failed it, not the contact;
-* **not failed**: answered, no_answer, busy, voicemail (a person did not pick up: normal), and
-  no_outcome (the call was placed; only its report is missing);
+  trigger-call the API answered with a 5xx (after the client's retries) that reconciliation
+  then found was never placed (``not_placed`` with a 5xx ``http_status``): the API failed
+  it, not the contact. Left unanswered, such a campaign would loop: the contact is given its
+  attempt back and dialled again, and the API fails it again;
+* **not failed**: answered, no_answer, busy, voicemail (a person did not pick up: normal),
+  no_outcome (the call was placed; only its report is missing), and a lost answer without an
+  HTTP status reconciled as not placed (a timeout or a reset on our side of the wire, or the
+  claims of a daemon that was killed before it sent them: not the provider's doing);
 * **not in the window at all**: a 422 refusing the number (``rejected``: a bad row, not a
   broken campaign), 429s and requests that never left or were refused for the account
   (401-404): those are no attempt (``storage.settle``) and have their own handling.
@@ -75,9 +79,11 @@ class Trip:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def failed_call(state: str, outcome: str | None) -> bool:
+def failed_call(state: str, outcome: str | None, http_status: int | None = None) -> bool:
     """Does a settled attempt count as a failed call? (see the module docstring)"""
-    return state == AttemptState.NOT_PLACED.value or outcome == Outcome.FAILED.value
+    if state == AttemptState.NOT_PLACED.value:
+        return http_status is not None and http_status >= 500
+    return outcome == Outcome.FAILED.value
 
 
 def should_trip(failed: int, calls: int, *, threshold: int, window: int) -> bool:
@@ -154,7 +160,7 @@ def check(conn: Connection, campaign_ids: Iterable[int], *, now: datetime) -> li
         if not c.breaker_enabled or c.status != CampaignStatus.RUNNING.value:
             continue
         rows = conn.execute(_window_query(c.id, c.breaker_since, c.breaker_window)).all()
-        failed = [r for r in rows if failed_call(r.state, r.outcome)]
+        failed = [r for r in rows if failed_call(r.state, r.outcome, r.http_status)]
         if not should_trip(
             len(failed), len(rows), threshold=c.breaker_threshold, window=c.breaker_window
         ):

@@ -241,6 +241,29 @@ def test_lost_answers_found_not_placed_count_as_failed(engine: Engine) -> None:
     assert all(e["call_id"] is None for e in c.breaker_errors or [])
 
 
+def test_lost_answers_without_a_status_are_not_the_providers_failure(engine: Engine) -> None:
+    """A timeout or a reset (no HTTP status), or the claim of a daemon killed before it sent
+    it, reconciled as not placed: in the window, not failed."""
+    cid = make_campaign(engine, breaker_window=5)
+    make_contacts(engine, cid, indian_numbers(5))
+    jobs = claims.claim_due(engine, daemon_id="d1", now=T0, limit=5, decide=_dial).jobs
+    tripped: list[Trip] = []
+    for job in jobs:
+        assert settle.record_unknown(
+            engine, job.attempt_id, sent_at=T0, now=T0, error="read timeout"
+        )
+        assert attempts.mark_not_placed(
+            engine,
+            job.attempt_id,
+            now=T0 + timedelta(minutes=1),
+            reason="answer lost and no matching call in the history: not placed",
+            cancel_if=cancelled_by_campaign,
+            tripped=tripped,
+        )
+    assert tripped == []
+    assert campaign(engine, cid).status == "running"
+
+
 def test_a_campaign_without_the_breaker_keeps_calling(engine: Engine) -> None:
     cid, aids = place(engine, 20, breaker_enabled=False)
     assert trips_of(finish(engine, [(a, Outcome.FAILED) for a in aids], at=T0)) == []

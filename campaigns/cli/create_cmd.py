@@ -165,8 +165,8 @@ def _min_retry_delay() -> timedelta:
     "--breaker",
     metavar="PERCENT%/CALLS",
     help="Circuit breaker: pause the campaign when more than PERCENT % of its last CALLS "
-    "calls failed (call failed, or the API lost it and placed none; no-answers, busy and "
-    "voicemail are normal). Default: 50%/20.",
+    "calls failed (the call ended failed, or the API answered 5xx and placed none; "
+    "no-answers, busy and voicemail are normal). Default: 50%/20.",
 )
 @click.option(
     "--no-breaker",
