@@ -30,6 +30,10 @@ Definitions (also in ``campaign show --help``):
   called, closed), by the same definition, so the two never disagree.
 * ``callbacks_scheduled`` and ``next_callback_at``: contacts waiting for a callback they asked
   for on a call (``campaigns.callbacks``), and the soonest of those.
+* ``breaker_errors``: when the circuit breaker paused the campaign (``status_reason`` says
+  why: "circuit breaker: 14 of the last 20 calls failed (70% > 50%)"), the last failed calls
+  it saw, newest first (attempt id, call id, status, error text, time); ``None`` otherwise.
+  ``settings.breaker`` is the rule (on or off, the %, the calls) and the start of its window.
 * ``outbox`` (campaigns with a webhook only): events waiting to be delivered, delivered, and
   dead (given up after the retries), with the newest dead event's id and error.
 """
@@ -89,6 +93,9 @@ class CampaignStats:
     next_window_at: datetime | None = None  # set when every waiting contact is closed
     next_window_zone: str | None = None
     next_window: str | None = None
+    #: what the circuit breaker saw when it paused the campaign (storage.breaker), newest
+    #: first; None unless it tripped (a resume clears them)
+    breaker_errors: list[dict[str, Any]] | None = None
 
     @property
     def finished(self) -> int:
@@ -112,6 +119,8 @@ class CampaignStats:
         d["settings"] = {
             k: _iso(v) if isinstance(v, datetime) else v for k, v in self.settings.items()
         }
+        if "breaker" in d["settings"]:
+            d["settings"]["breaker"]["since"] = _iso(self.settings["breaker"]["since"])
         return d
 
 
@@ -138,6 +147,12 @@ def campaign_settings(c: CampaignRecord) -> dict[str, Any]:
         "daily_cap_per_number": c.daily_cap_per_number,
         "outbound_number": c.outbound_number,
         "voice": c.voice,
+        "breaker": {
+            "enabled": c.breaker_enabled,
+            "threshold_pct": c.breaker_threshold,
+            "window_calls": c.breaker_window,
+            "since": c.breaker_since,
+        },
     }
 
 
@@ -211,4 +226,5 @@ def campaign_stats(
         next_window_at=look.next_window_at if look.all_closed else None,
         next_window_zone=look.next_window_zone if look.all_closed else None,
         next_window=look.next_window_text(),
+        breaker_errors=list(c.breaker_errors) if c.breaker_errors else None,
     )

@@ -24,7 +24,9 @@ The daemon's dispatcher and poller share one :class:`~campaigns.dialing.PolicyCa
 the URL (at most every ``unreachable_warn_every`` s), and ``--until-done`` exits 3 after
 ``unreachable_exit_after`` s of nothing getting through. After a 401/402 from dispatch,
 ``--until-done`` stops dialling but keeps polling until the live calls have their outcomes
-(or the outcome deadline flags them), then exits 3.
+(or the outcome deadline flags them), then exits 3. A campaign paused by its circuit breaker
+(``storage.breaker``) is logged once (``breaker_tripped``) and makes ``--until-done`` exit 3
+too, once no other campaign has work left.
 
 The module is over the 400-line guideline (about 490): the life cycle, the three jobs and the
 account-error handling all share the daemon's state, and splitting them would pass it around.
@@ -47,6 +49,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from campaigns.dialing import PolicyCache
 from scheduler import dbexec
+from scheduler.breaker import report_trip
 from scheduler.dispatcher import Dispatcher, DispatchSettings, account_error_scope
 from scheduler.errors import AccountError, NotSentError, ProviderError
 from scheduler.fetches import BackgroundFetches
@@ -61,6 +64,7 @@ from scheduler.retry import RetryPolicy
 from scheduler.webhooks_out import WebhookSender, WebhookSettings
 from storage import campaigns_repo, daemons, owners, progress
 from storage.attempts import reconcile_stale_claims
+from storage.breaker import Trip
 from storage.claims import DialJob
 from storage.engine import DatabaseFileWatch, Engine, watch_database
 from storage.errors import DatabaseUnavailable, InvalidTransition, NotFound
@@ -163,6 +167,7 @@ class Daemon:
             policies=self.policies,
         )
         self.poller.pipeline = fetch_pipeline
+        self.poller.on_trip = self._breaker_tripped
         self.poller.background = BackgroundFetches()  # history reads never wait for details
         self.poll_pacer = PollPacer(settings.poll_interval, lambda: limiter.current_rate)
         self._next_poll = 0.0
@@ -483,6 +488,12 @@ class Daemon:
             "campaign paused",
             extra={"event": "campaign_paused", "campaign_id": job.campaign.id, "reason": reason},
         )
+        self.exit_code = EXIT_SERVICE
+
+    def _breaker_tripped(self, trip: Trip) -> None:
+        """A campaign's circuit breaker paused it (storage.breaker): said once, and like a
+        campaign the API paused (403), ``--until-done`` exits 3 once the others are done."""
+        report_trip(trip)
         self.exit_code = EXIT_SERVICE
 
 

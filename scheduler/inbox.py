@@ -24,6 +24,7 @@ from datetime import datetime
 
 from campaigns.dialing import OutcomeRules, PolicyCache
 from scheduler import dbexec
+from scheduler.breaker import report_trip
 from scheduler.errors import ProtocolError
 from scheduler.outcomes import outcome_result
 from scheduler.providers.base import EventSource, PushedEvent
@@ -121,6 +122,8 @@ class Inbox:
         for (item, result), done in zip(todo, applied, strict=True):
             if done is None:
                 continue
+            if done.tripped is not None:
+                report_trip(done.tripped, source="webhook")
             settled += 1
             log.info(
                 "call finished",

@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 
 from campaigns.dialing import OutcomeRules, PolicyCache, cancelled_by_campaign
 from scheduler import dbexec
+from scheduler.breaker import report_trip
 from scheduler.errors import AccountError, ProviderError
 from scheduler.fetches import BackgroundFetches
 from scheduler.history import HistoryReader, OutcomeAPI, PollStats
@@ -63,6 +64,7 @@ from storage.attempts import (
     mark_not_placed,
     mark_reconciled,
 )
+from storage.breaker import Trip
 from storage.engine import Engine
 from storage.models import utcnow
 from storage.outcomes import Applied, CallResult, apply_outcome, apply_outcomes
@@ -122,6 +124,8 @@ class OutcomePoller:
         #: set by ``run --listen`` for a provider that pushes outcomes: polls that it says
         #: are not due make no request (polling is then a slow sweep, ``scheduler.sweep``)
         self.sweep: SweepGate | None = None
+        #: told each circuit breaker trip this poller's outcomes caused (storage.breaker)
+        self.on_trip: Callable[[Trip], None] = report_trip
 
     # ----------------------------------------------------------------- one poll
 
@@ -325,6 +329,7 @@ class OutcomePoller:
                     "lost answer reconciled: the call was placed",
                     extra={"event": "reconciled", "attempt_id": attempt_id, "call_id": rec.call_id},
                 )
+        tripped: list[Trip] = []
         for attempt_id in verdicts.not_placed:
             reason = (
                 "answer lost and no matching call in the history: not placed "
@@ -337,12 +342,15 @@ class OutcomePoller:
                 now=now,
                 reason=reason,
                 cancel_if=cancelled_by_campaign,
+                tripped=tripped,
             ):
                 stats.not_placed += 1
                 log.info(
                     "lost answer reconciled: the call was not placed",
                     extra={"event": "not_placed", "attempt_id": attempt_id},
                 )
+        for trip in tripped:
+            self.on_trip(trip)
         freed = {a.attempt_id for a in unknown if a.slot_freed}
         return promoted, [i for i in verdicts.absent if i not in freed]
 
@@ -433,6 +441,8 @@ class OutcomePoller:
         self._last_lookup.pop(attempt.attempt_id, None)
         if applied is None:  # another daemon applied it first
             return
+        if applied.tripped is not None:
+            self.on_trip(applied.tripped)
         if result.outcome is Outcome.NO_OUTCOME:
             stats.no_outcome += 1
         else:

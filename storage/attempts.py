@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, exists, false, or_, select, true, update
 from sqlalchemy.orm import aliased
 
-from storage import outbox
+from storage import breaker, outbox
+from storage.breaker import Trip
 from storage.errors import IntegrityConflict
 from storage.models import Attempt, Campaign, Contact
 from storage.states import AttemptState, ContactState
@@ -178,10 +179,18 @@ def free_slots(engine: Engine, attempt_ids: Collection[int], *, now: datetime) -
 
 
 def mark_not_placed(
-    engine: Engine, attempt_id: int, *, now: datetime, reason: str, cancel_if: CancelRule
+    engine: Engine,
+    attempt_id: int,
+    *,
+    now: datetime,
+    reason: str,
+    cancel_if: CancelRule,
+    tripped: list[Trip] | None = None,
 ) -> bool:
     """``unknown`` -> ``not_placed``; the contact is due again now, its attempt given back
-    (or ``cancelled`` when ``cancel_if`` says so for its campaign's status)."""
+    (or ``cancelled`` when ``cancel_if`` says so for its campaign's status). A call the API
+    lost counts as failed for the campaign's circuit breaker, judged in this transaction; a
+    trip is appended to ``tripped`` when given (:mod:`storage.breaker`)."""
     with engine.begin() as conn:
         row = conn.execute(
             update(Attempt)
@@ -216,6 +225,9 @@ def mark_not_placed(
         )
         if cancelled and moved:  # its contact.finished, in this same transaction
             outbox.contacts_finished(conn, campaign_id, [contact_id], now=now)
+        trips = breaker.check(conn, [campaign_id], now=now)
+        if tripped is not None:
+            tripped.extend(trips)
         return True
 
 

@@ -16,7 +16,8 @@ contacts still waiting (``pending``, ``retry_wait``) ``cancelled`` with a reason
 transaction, and leave in-flight ones (``dialing``, ``awaiting_outcome``) to finish: their
 outcomes are still collected. A claim racing with a stop either committed first (its contacts
 are then ``dialing`` and not touched) or sees the campaign no longer running. ``resume`` only
-flips the status: it never resets a contact, so nobody is re-dialled because of it. For a
+flips the status (and starts the circuit breaker's window afresh, clearing the errors it kept:
+:mod:`storage.breaker`): it never resets a contact, so nobody is re-dialled because of it. For a
 campaign with a webhook, the events a step causes (``campaign.paused``, ``campaign.completed``,
 ``contact.finished`` of each contact cancelled) are written in the step's own transaction
 (:mod:`storage.outbox`).
@@ -90,6 +91,12 @@ class CampaignRecord:
     max_callbacks: int = 2
     callback_keys: list[str] | None = None  # None: campaigns.callbacks.DEFAULT_KEYS
     archived_at: datetime | None = None  # `campaign archive`: hidden from `campaign list`
+    # the circuit breaker (storage.breaker): on, more than 50 % of the last 20 calls failed
+    breaker_enabled: bool = True
+    breaker_threshold: int = 50
+    breaker_window: int = 20
+    breaker_since: datetime | None = None  # its window starts here (the last resume)
+    breaker_errors: list[dict[str, Any]] | None = None  # the last errors when it tripped
 
     @classmethod
     def from_row(cls, row: Any) -> CampaignRecord:
@@ -199,9 +206,12 @@ def pause_campaign(
     return _transition(engine, campaign_id, "pause", reason=reason, now=now)
 
 
-def resume_campaign(engine: Engine, campaign_id: int) -> TransitionResult:
-    """paused -> running. Touches no contact: nobody is re-dialled because of a resume."""
-    return _transition(engine, campaign_id, "resume")
+def resume_campaign(
+    engine: Engine, campaign_id: int, *, now: datetime | None = None
+) -> TransitionResult:
+    """paused -> running. Touches no contact: nobody is re-dialled because of a resume. The
+    circuit breaker's window starts again at ``now``."""
+    return _transition(engine, campaign_id, "resume", now=now)
 
 
 def complete_campaign(
@@ -267,10 +277,13 @@ def _transition(
             )
         if action == "complete":
             _check_all_terminal(conn, before)
+        values: dict[str, Any] = {"status": step.target.value, "status_reason": reason}
+        if action == "resume":  # the circuit breaker starts a fresh window (storage.breaker)
+            values |= {"breaker_since": now, "breaker_errors": None}
         conn.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id, Campaign.status == before.status)
-            .values(status=step.target.value, status_reason=reason, updated_at=now)
+            .values(**values, updated_at=now)
         )
         cancelled = 0
         if action in ("stop", "cancel"):

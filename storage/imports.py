@@ -87,6 +87,9 @@ class NewCampaign:
     webhook_secret_fp: str | None = None  # "sha256:" + 12 hex; never the secret itself
     max_callbacks: int | None = None  # the column default: 2
     callback_keys: list[str] | None = None  # None: the default keys
+    breaker_enabled: bool | None = None  # the circuit breaker; None: on, 50 % of 20
+    breaker_threshold: int | None = None
+    breaker_window: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

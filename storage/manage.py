@@ -64,6 +64,9 @@ EDITABLE = (
     "voice",
     "webhook_url",
     "webhook_secret_fp",  # a fingerprint only: the secret is never stored
+    "breaker_enabled",
+    "breaker_threshold",
+    "breaker_window",
 )
 _LIVE_CONTACT = (ContactState.DIALING.value, ContactState.AWAITING_OUTCOME.value)
 

@@ -68,6 +68,8 @@ SHARED_LIMITER_REVISION = "0007"
 ARCHIVE_REVISION = "0008"
 #: The revision that added ``call_transcripts``.
 TRANSCRIPTS_REVISION = "0009"
+#: The revision that added the circuit breaker (``campaigns.breaker_*``).
+BREAKER_REVISION = "0010"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("VAANIMIG").
 _PG_MIGRATION_LOCK = 0x5641414E494D4947
@@ -180,6 +182,8 @@ def _unversioned_revision(conn: Connection) -> str:
     """The revision a schema made by ``create_all`` (no ``alembic_version``) matches."""
     insp = inspect(conn)
     columns = {c["name"] for c in insp.get_columns("campaigns")}
+    if "breaker_enabled" in columns:
+        return BREAKER_REVISION
     if insp.has_table("call_transcripts"):
         return TRANSCRIPTS_REVISION
     if "archived_at" in columns:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -133,6 +134,14 @@ class Campaign(Base):
     callback_keys: Mapped[list[str] | None] = mapped_column(JSON)
     # set by `campaign archive`: hidden from `campaign list` (unless --all), nothing else changes
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the circuit breaker (storage/breaker.py): pause when more than breaker_threshold % of
+    # the last breaker_window calls settled since breaker_since (the last resume) failed;
+    # breaker_errors: the last errors seen when it tripped (NULL once resumed)
+    breaker_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    breaker_threshold: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
+    breaker_window: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    breaker_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    breaker_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Contact(Base):
@@ -192,6 +201,8 @@ class Attempt(Base):
         Index("ix_attempts_state", "state", "created_at"),
         Index("ix_attempts_phone_time", "phone_e164", "created_at"),
         Index("ix_attempts_campaign", "campaign_id", "contact_id"),
+        # the circuit breaker's window: a campaign's most recently settled calls, newest first
+        Index("ix_attempts_settled", "campaign_id", "finished_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

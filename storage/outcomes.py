@@ -7,7 +7,9 @@ is a rule of the calling policy, not of storage: the caller passes an :class:`Ou
 (``campaigns.dialing.OutcomeRules``), asked mid-transaction with the campaign as a
 :class:`~storage.campaigns_repo.CampaignRecord`. When the rule reports an opt-out, the number
 joins the global do-not-call list in the same transaction, and so do the campaign's events
-out (``contact.finished``, ``contact.opted_out``: :mod:`storage.outbox`).
+out (``contact.finished``, ``contact.opted_out``: :mod:`storage.outbox`), and the circuit
+breaker of each campaign the outcomes touched (:mod:`storage.breaker`): a campaign whose calls
+keep failing is paused in the transaction of the outcome that tripped it.
 
 Statements are built once: the poller applies thousands of outcomes and statement
 construction would cost more than the database work.
@@ -16,13 +18,14 @@ construction would cost more than the database work.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table, Text, bindparam, func, select, update
 
-from storage import outbox, suppressions
+from storage import breaker, outbox, suppressions
+from storage.breaker import Trip
 from storage.campaigns_repo import CampaignRecord
 from storage.models import Attempt, CallTranscript, Campaign, Contact
 from storage.states import CONTACT_TERMINAL, AttemptState, ContactState, Outcome
@@ -85,6 +88,9 @@ class Applied:
     contact_state: str | None  # None when the contact was no longer awaiting this outcome
     next_attempt_at: datetime | None
     opted_out: bool
+    campaign_id: int | None = None
+    #: set on the last outcome of a campaign whose circuit breaker it tripped (storage.breaker)
+    tripped: Trip | None = None
 
 
 def apply_outcome(
@@ -102,7 +108,8 @@ def apply_outcome(
     an earlier poll, applied an outcome first): nothing is changed then.
     """
     with engine.begin() as conn:
-        return _apply(conn, attempt_id, result, now, expected_state, rules, {})
+        applied = _apply(conn, attempt_id, result, now, expected_state, rules, {})
+        return _judge(conn, [applied], now)[0]
 
 
 def apply_outcomes(
@@ -138,6 +145,16 @@ def apply_outcomes_on(
     for i in order:
         aid, res = items[i]
         results[i] = _apply(conn, aid, res, now, AttemptState.ACCEPTED, rules, campaigns)
+    return _judge(conn, results, now)
+
+
+def _judge(conn: Connection, results: list[Applied | None], now: datetime) -> list[Applied | None]:
+    """The circuit breaker of every campaign these outcomes touched, in their transaction;
+    a trip is told on the campaign's last outcome (``Applied.tripped``)."""
+    last = {r.campaign_id: i for i, r in enumerate(results) if r is not None and r.campaign_id}
+    for trip in breaker.check(conn, last, now=now):
+        i = last[trip.campaign_id]
+        results[i] = replace(cast(Applied, results[i]), tripped=trip)
     return results
 
 
@@ -267,6 +284,7 @@ def _apply(
             contact_state=None,
             next_attempt_at=None,
             opted_out=False,
+            campaign_id=campaign_id,
         )
     move = rules.after_outcome(
         campaign,
@@ -323,4 +341,5 @@ def _apply(
         contact_state=move.state.value if moved else None,
         next_attempt_at=move.next_attempt_at if moved else None,
         opted_out=move.opted_out is not None,
+        campaign_id=campaign_id,
     )

@@ -366,6 +366,28 @@ def test_upgrade_from_0004_gives_old_rows_the_callback_defaults(empty_url: str) 
         engine.dispose()
 
 
+def test_upgrade_from_0009_turns_the_breaker_on_for_old_campaigns(empty_url: str) -> None:
+    """0010 adds the circuit breaker: an old campaign gets it on, 50 % of 20, a window that
+    starts at its first call and no errors."""
+    engine = make_engine(empty_url)
+    try:
+        _upgrade_to(engine, "0009")
+        with engine.begin() as conn:
+            _insert_old_row(conn, "campaigns", name="old one", status="running")
+        upgrade(engine)
+        assert _diff(engine) == []
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT breaker_enabled, breaker_threshold, breaker_window, breaker_since, "
+                    "breaker_errors FROM campaigns"
+                )
+            ).one()
+        assert (bool(row[0]), *row[1:]) == (True, 50, 20, None, None)
+    finally:
+        engine.dispose()
+
+
 def _upgrade_in_child(url: str, barrier: Any, errors: Any) -> None:
     try:
         engine = make_engine(url)

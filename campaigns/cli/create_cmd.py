@@ -162,6 +162,18 @@ def _min_retry_delay() -> timedelta:
     "callback_time).",
 )
 @click.option(
+    "--breaker",
+    metavar="PERCENT%/CALLS",
+    help="Circuit breaker: pause the campaign when more than PERCENT % of its last CALLS "
+    "calls failed (the call ended failed, or the API answered 5xx and placed none; "
+    "no-answers, busy and voicemail are normal). Default: 50%/20.",
+)
+@click.option(
+    "--no-breaker",
+    is_flag=True,
+    help="No circuit breaker: keep calling whatever fails.",
+)
+@click.option(
     "--start-at",
     metavar="ISO",
     help="Do not call before this instant (ISO 8601; without an offset: in --timezone, else UTC).",
@@ -242,6 +254,8 @@ def create(
     holidays: str | None,
     max_callbacks: int,
     callback_keys: str | None,
+    breaker: str | None,
+    no_breaker: bool,
     start_at: str | None,
     end_at: str | None,
     caller_id: str | None,
@@ -287,6 +301,8 @@ def create(
         skip_dates=skip_dates,
         skip_dates_file=skip_dates_file,
         holidays=holidays,
+        breaker=breaker,
+        no_breaker=no_breaker,
     )
     minimum = _min_retry_delay()
     check_campaign(spec, min_retry_delay=minimum)  # a bad option opens no database

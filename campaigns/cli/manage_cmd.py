@@ -118,6 +118,12 @@ import_ = click.Command(
     help=f"The secret that signs the events, with --webhook-url [env: {SECRET_ENV}]; only a "
     "fingerprint is stored.",
 )
+@click.option(
+    "--breaker",
+    metavar="PERCENT%/CALLS",
+    help="Circuit breaker: pause when more than PERCENT % of the last CALLS calls failed.",
+)
+@click.option("--no-breaker", is_flag=True, default=None, help="Turn the circuit breaker off.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def edit(
@@ -131,6 +137,8 @@ def edit(
     retry_delay: str | None,
     daily_cap: str | None,
     caller_id: str | None,
+    breaker: str | None,
+    no_breaker: bool | None,
     as_json: bool,
     **more: Any,
 ) -> None:
@@ -148,6 +156,8 @@ def edit(
         retry_delay=retry_delay,
         daily_cap=daily_cap,
         caller_id=caller_id,
+        breaker=breaker,
+        no_breaker=no_breaker or None,
         **more,  # the options of the block after --caller-id: CampaignEdit's field names
     )
     done = edit_campaign(app.engine(), campaign_id, change, min_retry_delay=_min_retry_delay())

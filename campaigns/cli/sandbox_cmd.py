@@ -83,7 +83,8 @@ def _make_command() -> click.Command:
         default="",
         callback=_parsed(cfg.parse_faults),
         help='Fault probabilities per request, e.g. "429=0.05,5xx=0.02,lost=0.02,slow=0.01", '
-        "and per webhook event: webhook_drop, webhook_dup, webhook_delay, webhook_reorder.",
+        "per webhook event: webhook_drop, webhook_dup, webhook_delay, webhook_reorder, and "
+        "per placed call: call_failed (the call ends failed).",
     )
     @click.option(
         "--webhook-url",

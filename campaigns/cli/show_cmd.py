@@ -14,6 +14,7 @@ from campaigns.parsing import format_duration
 from campaigns.services.lifecycle import Progress
 from campaigns.stats import CampaignStats, campaign_stats
 from campaigns.wording import duration, plural
+from storage.breaker import describe_error
 
 #: What the ``none`` outcome row counts (contacts without a last outcome), in words.
 NO_OUTCOME_YET = "not called, or call still live"
@@ -41,7 +42,16 @@ def _callbacks_line(stats: CampaignStats) -> str:
 def render(stats: CampaignStats, console: Console) -> None:
     """The human form of :class:`CampaignStats`."""
     status = stats.status + (f" ({stats.status_reason})" if stats.status_reason else "")
-    console.print(f"[bold]Campaign {stats.id}: {stats.name}[/bold]  status: {status}")
+    console.print(f"[bold]Campaign {stats.id}: {stats.name}[/bold]  status: ", end="")
+    console.print(status, markup=False, highlight=False)
+    if stats.breaker_errors:
+        console.print("last errors seen by the circuit breaker (newest first):")
+        for error in stats.breaker_errors:
+            console.print(f"  {describe_error(error)}", markup=False, highlight=False)
+        console.print(
+            f"fix the cause, then: vaani-campaigns campaign resume {stats.id} "
+            "(a fresh window of calls starts)"
+        )
     p = Progress(counts=stats.counts)  # the sums of `campaign list`, by the same definition
     console.print(
         f"agent {stats.agent_id} · {plural(p.total, 'contact')}: {p.waiting} waiting, "
@@ -107,6 +117,17 @@ def render(stats: CampaignStats, console: Console) -> None:
     extra = _redial_and_blackout(st)
     if extra:
         console.print(extra, markup=False)
+    console.print(_breaker_setting(st["breaker"]), markup=False)
+
+
+def _breaker_setting(b: dict[str, Any]) -> str:
+    """``"circuit breaker: pause when more than 50% of the last 20 calls fail"`` or off."""
+    if not b["enabled"]:
+        return "circuit breaker off"
+    return (
+        f"circuit breaker: pause when more than {b['threshold_pct']}% of the last "
+        f"{plural(b['window_calls'], 'call')} fail"
+    )
 
 
 def _redial_and_blackout(st: dict[str, Any]) -> str:
@@ -154,6 +175,7 @@ def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     still live" counts contacts without an outcome: not called (yet, or ever: invalid,
     suppressed), or with a call still live. Callbacks
     the contacts asked for on a call are counted, with the next one, when any is waiting.
+    A campaign its circuit breaker paused shows why and the last errors it saw.
     """
     stats = campaign_stats(app.engine(), campaign_id)  # NotFound names the way to the ids
     if as_json:

@@ -34,6 +34,7 @@ from campaigns.policy import (
     parse_window,
     parse_zone,
 )
+from campaigns.services.breaker import check_breaker
 from campaigns.services.redial import check_blackout, check_delay, check_redial
 from campaigns.webhooks import SECRET_ENV, fingerprint
 from scheduler.provider_names import CALLER_ID_REQUIRED, PROVIDER_NAMES
@@ -82,6 +83,9 @@ class CampaignSpec:
     holidays: str | None = None  # "IN", "IN,US" or "auto"
     max_callbacks: int = DEFAULT_MAX_CALLBACKS  # callbacks the contact asks for, per contact
     callback_keys: str | None = None  # comma-separated entity keys; None: DEFAULT_KEYS
+    #: the circuit breaker (campaigns/services/breaker.py): "50%/20", or off
+    breaker: str | None = None
+    no_breaker: bool = False
 
     def __repr__(self) -> str:  # the webhook secret must never reach a log or a traceback
         shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -191,6 +195,7 @@ def check_campaign(
     delay = check_delay(spec.retry_delay, "--retry-delay", min_retry_delay)
     redial = check_redial(spec.retry, spec.retry_schedule, spec.redial_voicemail, min_retry_delay)
     blackout = check_blackout(spec.skip_dates, spec.skip_dates_file, spec.holidays)
+    fuse = check_breaker(spec.breaker, spec.no_breaker)
     if spec.max_attempts < 1:
         raise UserError(f"--max-attempts: must be at least 1, not {spec.max_attempts}")
     if spec.provider not in PROVIDER_NAMES:
@@ -245,6 +250,9 @@ def check_campaign(
         webhook_secret_fp=webhook_fp,
         max_callbacks=spec.max_callbacks,
         callback_keys=callback_keys,
+        breaker_enabled=fuse.enabled,
+        breaker_threshold=fuse.threshold,
+        breaker_window=fuse.window,
     )
 
 

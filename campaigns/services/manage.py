@@ -34,6 +34,7 @@ from typing import Any
 
 from campaigns.calling import UNKNOWN_ZONE
 from campaigns.errors import UserError
+from campaigns.services.breaker import BreakerValues, check_breaker
 from campaigns.services.create import MIN_RETRY_DELAY, CampaignSpec, check_campaign
 from campaigns.services.redial import check_delay, check_redial
 from storage import campaigns_repo, manage
@@ -63,6 +64,8 @@ class CampaignEdit:
     retry_delay: str | None = None
     daily_cap: str | None = None  # calls per number per 24 h, or "none"
     caller_id: str | None = None
+    breaker: str | None = None  # "50%/20" (campaigns/services/breaker.py)
+    no_breaker: bool | None = None  # True: turn the circuit breaker off
     timezone: str | None = None  # the campaign-wide zone override, or "none"
     retry: str | None = None  # "no_answer=2h,busy=15m", or "none"
     retry_schedule: str | None = None  # "30m,2h,1d", or "none"
@@ -230,7 +233,7 @@ def edit_campaign(
         raise UserError(
             "nothing to change: give --window, --days, --start-at, --end-at, --max-attempts, "
             "--retry-delay, --retry, --retry-schedule, --skip-dates, --holidays, "
-            "--daily-cap, --caller-id or another setting (see campaign edit --help)"
+            "--daily-cap, --caller-id, --breaker or another setting (see campaign edit --help)"
         )
     c = _campaign(engine, campaign_id)
     new = check_campaign(_spec(c, edit), min_retry_delay=timedelta(0))
@@ -247,6 +250,16 @@ def edit_campaign(
         values["retry_delays"] = values["retry_delays"] or {}  # the column holds {} for none
     if edit.daily_cap is not None:
         values["daily_cap_per_number"] = _daily_cap(edit.daily_cap)
+    if edit.breaker is not None or edit.no_breaker:
+        current = BreakerValues(
+            enabled=c.breaker_enabled, threshold=c.breaker_threshold, window=c.breaker_window
+        )
+        fuse = check_breaker(edit.breaker, bool(edit.no_breaker), current=current)
+        values |= {
+            "breaker_enabled": fuse.enabled,
+            "breaker_threshold": fuse.threshold,
+            "breaker_window": fuse.window,
+        }
     return manage.update_settings(engine, campaign_id, values)
 
 

@@ -18,6 +18,9 @@ FINAL_STATUSES = ("completed", "no_answer", "busy", "failed", "voicemail")
 FAULT_KINDS = ("429", "5xx", "lost", "slow")
 #: faults of the webhook sender (one draw per event, separate from the per-request draw)
 WEBHOOK_FAULT_KINDS = ("webhook_drop", "webhook_dup", "webhook_delay", "webhook_reorder")
+#: faults of a placed call (one draw per call): ``call_failed`` ends it ``failed`` (a carrier
+#: or agent that breaks every call; the ``sandbox_outcome`` hook still wins)
+CALL_FAULT_KINDS = ("call_failed",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class FaultRates:
     webhook_dup: float = 0.0
     webhook_delay: float = 0.0
     webhook_reorder: float = 0.0
+    call_failed: float = 0.0
 
     @property
     def any(self) -> bool:
@@ -153,10 +157,11 @@ def parse_faults(text: str) -> FaultRates:
     for item in filter(None, (p.strip() for p in text.split(","))):
         kind, sep, raw = item.partition("=")
         kind = kind.strip().lower()
-        if not sep or kind not in FAULT_KINDS + WEBHOOK_FAULT_KINDS:
+        known = FAULT_KINDS + WEBHOOK_FAULT_KINDS + CALL_FAULT_KINDS
+        if not sep or kind not in known:
             raise ValueError(
                 f"--faults: {item!r} is not KIND=PROBABILITY with KIND one of "
-                f"{', '.join(FAULT_KINDS + WEBHOOK_FAULT_KINDS)} (e.g. 429=0.05,lost=0.02)"
+                f"{', '.join(known)} (e.g. 429=0.05,lost=0.02)"
             )
         try:
             p = float(raw)
@@ -173,7 +178,7 @@ def parse_faults(text: str) -> FaultRates:
         rate_5xx=values.get("5xx", 0.0),
         lost=values.get("lost", 0.0),
         slow=values.get("slow", 0.0),
-        **{k: values.get(k, 0.0) for k in WEBHOOK_FAULT_KINDS},
+        **{k: values.get(k, 0.0) for k in WEBHOOK_FAULT_KINDS + CALL_FAULT_KINDS},
     )
 
 

@@ -7,6 +7,10 @@ One uniform draw per API request (from an RNG seeded with ``--seed``) picks at m
 * ``lost``: the request IS processed (a trigger-call places and records the call), then the
   client gets either a dropped connection (no response bytes at all) or a 502, half and half;
 * ``slow``: processed normally, the response held back ``--slow-seconds``.
+
+Apart from those, one draw per placed call (its own RNG): ``call_failed`` ends the call
+``failed`` whatever its drawn outcome (``scheduler.sandbox.state``), as a broken carrier or
+agent would; the ``sandbox_outcome`` metadata hook still forces its status.
 """
 
 from __future__ import annotations

@@ -72,7 +72,9 @@ class Stats:
             "requests": dict(self.requests),
             "responses_by_status": dict(self.responses_by_status),
             "rate_limited": self.rate_limited,
-            "faults": {k: self.faults.get(k, 0) for k in ("429", "5xx", "lost", "slow")},
+            "faults": {
+                k: self.faults.get(k, 0) for k in ("429", "5xx", "lost", "slow", "call_failed")
+            },
             "max_concurrent_requests": self.max_concurrent,
             "webhooks": dict(self.webhooks),
             "recordings": {k: self.recordings.get(k, 0) for k in ("full", "partial", "bytes")},
@@ -97,6 +99,7 @@ class SandboxState:
         self.per_number: Counter[str] = Counter()
         self.stats = Stats()
         self.fault_rng = random.Random(f"{self.seed}:faults")
+        self.call_rng = random.Random(f"{self.seed}:call_faults")
         self.bg_rng = random.Random(f"{self.seed}:background")
         self.bg_count = 0
         self.started = self.clock()
@@ -128,6 +131,10 @@ class SandboxState:
         outcome = draw_outcome(rng, self.config.answer_rate)
         lo, hi = self.config.call_seconds
         total_s = rng.uniform(lo, hi)
+        failing = self.config.faults.call_failed
+        if failing and self.call_rng.random() < failing:  # --faults call_failed=P
+            outcome = "failed"
+            self.stats.faults["call_failed"] += 1
         outcome = metadata.get("sandbox_outcome") or outcome
         if metadata.get("sandbox_call_seconds") is not None:
             total_s = float(metadata["sandbox_call_seconds"])
