@@ -5,7 +5,8 @@ real sandbox, and compares what it measured with the ideal the plan allows:
 
 * ``latency``: every answer held 1 s (``--faults slow=1.0 --slow-seconds 1``), rate 40/s,
   calls of 1 s, ``--max-concurrent 1000``. Each call costs a trigger and a details request,
-  so the ideal is 20 calls/s. Target >= 85 %.
+  so the ideal is 20 calls/s. Target >= 85 %. ``latency-long``: the same with 1,000 calls,
+  where the fixed costs (start-up, the last call's history read and details) weigh less.
 * ``slots``: ``--max-concurrent 20``, calls of 10 s, rate 40/s, ``--poll-interval 2``. The
   ideal makespan is ``calls x 10 s / 20``; the ratio is the share of slot time that is call
   time. Target >= 93 %.
@@ -128,23 +129,27 @@ def campaign_run(
         sb.stop()
 
 
-def case_latency(work: Path, quick: bool) -> Row:
-    n = 150 if quick else 300
+def _latency_row(work: Path, n: int, label: str, naive: str) -> Row:
     sandbox = ["--rate-limit", "40/s", "--faults", "slow=1.0", "--slow-seconds", "1"]
     sandbox += ["--answer-rate", "1", "--call-seconds", "1-1"]
     run = ["--rate-limit", "40/s", "--max-concurrent", "1000", "--poll-interval", "2"]
     r = campaign_run(work, sandbox, run, n)
     rate = n / r.makespan
     ratio = rate / 20.0
-    return Row(
-        "API latency 1 s",
-        f"{rate:.1f} calls/s",
-        "20.0 calls/s",
-        ratio,
-        ">= 85%",
-        ratio >= 0.85,
-        "5.8 calls/s (fixed 8)",
-    )
+    return Row(label, f"{rate:.1f} calls/s", "20.0 calls/s", ratio, ">= 85%", ratio >= 0.85, naive)
+
+
+def case_latency(work: Path, quick: bool) -> Row:
+    """The issue's case: 300 calls. Its makespan carries fixed costs no schedule avoids: the
+    daemon's start-up (about 1.5 s) and, after the last call ends, a history read and a
+    details request of 1 s each; at 20 calls/s they are worth about 15 % of 300 calls."""
+    return _latency_row(work, 150 if quick else 300, "API latency 1 s", "5.8 calls/s (fixed 8)")
+
+
+def case_latency_long(work: Path, quick: bool) -> Row:
+    """The same with 1,000 calls (600 with --quick), where those fixed costs weigh less."""
+    n = 600 if quick else 1000
+    return _latency_row(work, n, f"  same, {n} calls", "")
 
 
 def case_slots(work: Path, quick: bool) -> Row:
@@ -244,6 +249,7 @@ def case_daemons(work: Path, quick: bool) -> Row:
 
 CASES = {
     "latency": case_latency,
+    "latency-long": case_latency_long,
     "slots": case_slots,
     "lost": case_lost,
     "pacing": case_pacing,

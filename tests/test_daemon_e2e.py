@@ -33,7 +33,6 @@ from tests.conftest import Sandbox
 pytestmark = pytest.mark.slow
 
 
-
 def indian_rows(n: int, start: int = 0) -> list[dict[str, str]]:
     return [
         {
@@ -135,7 +134,9 @@ def test_two_daemons_never_double_dial(sandbox_factory, db_url: str, tmp_path: P
     sb = sandbox_factory("--answer-rate", "1", "--call-seconds", "0.2-0.5", "--seed", "5")
     csv_path = write_contacts_csv(tmp_path / "c.csv", indian_rows(60))
     create_campaign(db_url, csv_path, *ALL_DAY)
-    common = daemon_args(sb, "30/s", until_done=True)
+    # 10/s: the campaign lasts about 6 s, longer than a daemon's start-up on a loaded machine
+    # (at 30/s the first daemon up placed all 60 calls before the second had started)
+    common = daemon_args(sb, "10/s", until_done=True)
     procs = [start_cli(*common, db_url=db_url, log=tmp_path / f"d{i}.log") for i in range(2)]
     for p in procs:
         assert p.wait(timeout=150) == 0, (tmp_path / "d0.log").read_text()

@@ -137,8 +137,11 @@ def test_webhooks_settle_calls_under_faults_and_a_sigkill(
         # most calls settle by their event; the rest are the dropped events and those sent
         # while the daemon was down after the SIGKILL (the sandbox retries a delivery for
         # 3.5 s only), which the sweep finds: how many ended in that gap depends on how fast
-        # the daemon had dialled, so the bound is loose
-        assert len(pushed) >= n * 0.4, (len(pushed), webhooks)
+        # the daemon had dialled, and how soon the second daemon's first sweep (which reads
+        # the history at once, recovering the gap) fetches details while dispatch still runs:
+        # the bound is loose (15 of 40 seen on a loaded machine; bench_webhooks measures the
+        # steady state: 90 % by event with one event in ten dropped)
+        assert len(pushed) >= n * 0.25, (len(pushed), webhooks)
         events = list_events(engine, "vaniagent")
         assert len(events) >= len(pushed)
         assert all(e.applied_at is not None for e in events)
