@@ -194,27 +194,15 @@ class RateLimiter:
 
     async def acquire(self, kind: str) -> None:
         """Wait until a request of ``kind`` ("dispatch" or "poll") may be sent."""
-        waiter = self._line.join(kind)
         started = self._clock()
-        try:
-            while True:
-                if self._line.head() is not waiter:
-                    waiter.event.clear()
-                    await waiter.event.wait()
-                    continue
-                now = self._clock()
-                ready = self._ready_at(now)
-                if ready <= now:
-                    self._line.served(waiter)
-                    self._grant(now, kind)
-                    self._waited_s += now - started
-                    return
-                await self._sleep(ready - now)
-        except BaseException:
-            self._line.cancel(waiter)
-            raise
-        finally:
-            self._line.wake_head()
+
+        def grant(now: float) -> None:
+            self._grant(now, kind)
+            self._waited_s += now - started
+
+        await self._line.take_turn(
+            kind, ready_at=self._ready_at, grant=grant, clock=self._clock, sleep=self._sleep
+        )
 
     def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:
         """Learn from one finished attempt: its status (None: no answer) and rate headers."""

@@ -107,27 +107,15 @@ class WindowedGate:
 
     async def acquire(self, kind: str) -> None:
         """Wait for a slot in every window, then for the wrapped gate."""
-        waiter = self._line.join(kind)
-        try:
-            while True:
-                if self._line.head() is not waiter:
-                    waiter.event.clear()
-                    await waiter.event.wait()
-                    continue
-                now = self._clock()
-                ready = self.ready_at(now)
-                if ready <= now:
-                    self._line.served(waiter)
-                    for log in self._logs:
-                        log.append(now)
-                    self.granted += 1
-                    break
-                await self._sleep(ready - now)
-        except BaseException:
-            self._line.cancel(waiter)
-            raise
-        finally:
-            self._line.wake_head()
+
+        def grant(now: float) -> None:
+            for log in self._logs:
+                log.append(now)
+            self.granted += 1
+
+        await self._line.take_turn(
+            kind, ready_at=self.ready_at, grant=grant, clock=self._clock, sleep=self._sleep
+        )
         await self.gate.acquire(kind)
 
     def observe(self, kind: str, status: int | None, rate: RateLimitInfo) -> None:

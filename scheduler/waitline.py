@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 #: while polls wait, every POLL_EVERY-th grant goes to the oldest of them
 POLL_EVERY = 3
@@ -85,6 +87,38 @@ class WaitLine:
         head = self.head()
         if head is not None:
             head.event.set()
+
+    async def take_turn(
+        self,
+        kind: str,
+        *,
+        ready_at: Callable[[float], float],
+        grant: Callable[[float], None],
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[Any]],
+    ) -> None:
+        """Join the line, wait to be its head, sleep until ``ready_at(now) <= now``, then call
+        ``grant(now)`` (before the next head is woken, so that it sees the gate's new state).
+        The one wait loop of both gates."""
+        waiter = self.join(kind)
+        try:
+            while True:
+                if self.head() is not waiter:
+                    waiter.event.clear()
+                    await waiter.event.wait()
+                    continue
+                now = clock()
+                ready = ready_at(now)
+                if ready <= now:
+                    self.served(waiter)
+                    grant(now)
+                    return
+                await sleep(ready - now)
+        except BaseException:
+            self.cancel(waiter)
+            raise
+        finally:
+            self.wake_head()
 
     def __len__(self) -> int:
         return len(self._dispatch) + len(self._poll)
